@@ -1,0 +1,1 @@
+//! valex end-to-end tests (the tests live in it/).
