@@ -1,0 +1,24 @@
+//! valex-stats-io: the files between valex stages.
+//!
+//! It owns the statistics file (`<stem>.safetensors` + `<stem>.json`, [`write_stats`] /
+//! [`read_stats`]), the reader of released activation counts ([`read_released_counts`]),
+//! neuron-set files ([`write_neuron_sets`] / [`read_neuron_sets`]) and [`sha256_file`].
+//! It depends on `valex-core` for the data types and never on a scorer or a backend.
+
+pub mod error;
+pub mod hash;
+pub mod neuron_sets;
+pub mod released;
+pub mod stats_file;
+
+mod atomic;
+mod st_reader;
+
+pub use error::{FileKind, StatsIoError, StatsIoErrorKind};
+pub use hash::sha256_file;
+pub use neuron_sets::{read_neuron_sets, write_neuron_sets};
+pub use released::{RELEASED_COUNTS, RELEASED_TAP, RELEASED_TENSORS, read_released_counts};
+pub use stats_file::{
+    EncodedStats, STATS_FORMAT, STATS_VERSION, StatsPaths, encode_stats, read_stats, stats_paths,
+    write_stats,
+};
