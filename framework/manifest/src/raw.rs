@@ -1,0 +1,217 @@
+//! The typed manifest schema: serde structs that mirror the TOML one to one.
+//!
+//! Every struct is `#[serde(deny_unknown_fields)]`, so a typo can never be ignored, and every
+//! struct is `Serialize` too, so the resolved manifest can be written back as TOML (the run
+//! directory keeps it). Default values live in `defaults.toml`, the lowest layer, not here:
+//! after layering every non-optional field is present. Checks that go beyond types (name
+//! pattern, template placeholders, cross-section rules) live in `validate.rs`.
+//! This module must not depend on figment.
+
+use serde::{Deserialize, Serialize};
+use valex_core::Language;
+
+/// The schema version this valex reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole experiment manifest after all layers were applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Format version of the manifest; must be [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Name, seed and description of the experiment.
+    pub experiment: ExperimentConfig,
+    /// The model backend and its params.
+    pub model: ModelConfig,
+    /// The dataset reader and its params.
+    pub dataset: DatasetConfig,
+    /// The statistics pass; `None` when the manifest has no `[record]` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordConfig>,
+    /// The neuron scorer; `None` when the manifest has no `[score]` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<ComponentConfig>,
+    /// The intervention applied to selected neurons (default `intervention/zero`).
+    pub intervention: ComponentConfig,
+    /// The behaviour evaluation; `None` when the manifest has no `[evaluate]` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluate: Option<EvaluateConfig>,
+    /// Reporters that turn results into files (default: one `reporter/json`).
+    pub reporters: Vec<ComponentConfig>,
+}
+
+/// `[experiment]`: identity of the experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Name used in run directory names; `[A-Za-z0-9_.-]+`.
+    pub name: String,
+    /// Seed for every random choice of the run (item sampling, random control sets).
+    pub seed: u64,
+    /// Free text describing the experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `[model]`: which backend loads the model, and its params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Backend component id, e.g. `backend/candle`.
+    pub backend: String,
+    /// Opaque params for the backend factory (a JSON object).
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+}
+
+/// `[dataset]`: which reader loads the items, and its params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// Dataset component id, e.g. `dataset/jsonl`.
+    #[serde(rename = "use")]
+    pub id: String,
+    /// Opaque params for the dataset factory (a JSON object).
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+}
+
+/// A component chosen by id with opaque params: `[score]`, `[intervention]`, `[[reporters]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    /// Component id, e.g. `scorer/lape`.
+    #[serde(rename = "use")]
+    pub id: String,
+    /// Opaque params for the component factory (a JSON object).
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+}
+
+/// Which token positions of an activation item enter the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Positions {
+    /// Every position of the rendered prompt.
+    #[serde(rename = "all")]
+    All,
+    /// Only the tokens of the story.
+    #[serde(rename = "story")]
+    Story,
+    /// Only the tokens of the rationale.
+    #[serde(rename = "rationale")]
+    Rationale,
+    /// The tokens of the story and of the rationale.
+    #[serde(rename = "story+rationale")]
+    StoryRationale,
+}
+
+impl Positions {
+    /// Every accepted spelling, in documentation order.
+    pub const NAMES: [&'static str; 4] = ["all", "story", "rationale", "story+rationale"];
+}
+
+/// How recorded items are grouped into labels for the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LabelBy {
+    /// One label per value (`诚信`), both languages pooled.
+    #[serde(rename = "value")]
+    Value,
+    /// One label per value and language (`诚信/zh`).
+    #[serde(rename = "value-language")]
+    ValueLanguage,
+}
+
+impl LabelBy {
+    /// Every accepted spelling, in documentation order.
+    pub const NAMES: [&'static str; 2] = ["value", "value-language"];
+}
+
+/// Prompt templates of the statistics pass, one per language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    /// Template for Chinese items.
+    pub zh: String,
+    /// Template for English items.
+    pub en: String,
+}
+
+impl TemplateConfig {
+    /// The template for `language`.
+    pub fn for_language(&self, language: Language) -> &str {
+        match language {
+            Language::Zh => &self.zh,
+            Language::En => &self.en,
+        }
+    }
+}
+
+/// `[record]`: the statistics pass over activation items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConfig {
+    /// The backend tap recorded, e.g. `mlp.gate_act`.
+    pub tap: String,
+    /// Which token positions count.
+    pub positions: Positions,
+    /// How items are grouped into labels.
+    pub label_by: LabelBy,
+    /// Languages of the items recorded.
+    pub languages: Vec<Language>,
+    /// Rows per forward batch (at least 1).
+    pub batch_size: usize,
+    /// At most this many items per label (0 = all).
+    pub max_items_per_label: usize,
+    /// Prompt templates.
+    pub template: TemplateConfig,
+}
+
+/// `[evaluate]`: behaviour evaluation with and without the intervention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateConfig {
+    /// Evaluator component id, e.g. `evaluator/forced-choice`.
+    #[serde(rename = "use")]
+    pub id: String,
+    /// Opaque params for the evaluator factory (a JSON object).
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+    /// Languages of the items evaluated.
+    pub languages: Vec<Language>,
+    /// At most this many evaluation items per value and language (0 = all).
+    pub max_items_per_value: usize,
+    /// Matched random neuron sets evaluated per value (0 disables the control).
+    pub random_controls: usize,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_and_label_by_use_documented_spellings() {
+        for (name, p) in Positions::NAMES.iter().zip([
+            Positions::All,
+            Positions::Story,
+            Positions::Rationale,
+            Positions::StoryRationale,
+        ]) {
+            let parsed: Positions =
+                serde_json::from_value(serde_json::Value::String((*name).into())).unwrap();
+            assert_eq!(parsed, p);
+        }
+        let parsed: LabelBy = serde_json::from_str("\"value-language\"").unwrap();
+        assert_eq!(parsed, LabelBy::ValueLanguage);
+    }
+
+    #[test]
+    fn component_config_rejects_unknown_fields() {
+        let err = serde_json::from_str::<ComponentConfig>(r#"{"use":"scorer/lape","parms":{}}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `parms`"), "{err}");
+    }
+}
