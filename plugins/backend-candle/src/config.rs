@@ -1,0 +1,351 @@
+//! The HF `config.json` of a Llama-family model, parsed and validated.
+//!
+//! Owns the mapping from the three supported `model_type`s (`llama`, `qwen2`, `mistral`) to
+//! the switches the shared model code needs (biases, tied embeddings, sliding window, RoPE
+//! frequencies). It reads no files: callers hand it the bytes and a label for messages.
+
+use serde::Deserialize;
+use valex_core::ComponentError;
+
+/// `model_type`s this backend can run.
+pub const SUPPORTED_MODEL_TYPES: [&str; 3] = ["llama", "qwen2", "mistral"];
+
+/// The subset of an HF `config.json` the model code reads; other keys are ignored.
+#[derive(Debug, Clone, Deserialize)]
+struct RawConfig {
+    model_type: String,
+    hidden_size: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    vocab_size: usize,
+    rms_norm_eps: f64,
+    rope_theta: Option<f64>,
+    rope_scaling: Option<serde_json::Value>,
+    tie_word_embeddings: Option<bool>,
+    hidden_act: Option<String>,
+    attention_bias: Option<bool>,
+    mlp_bias: Option<bool>,
+    sliding_window: Option<usize>,
+    use_sliding_window: Option<bool>,
+}
+
+/// A validated model configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// `model_type` from config.json.
+    pub model_type: String,
+    /// Hidden size.
+    pub hidden_size: usize,
+    /// FFN width (neurons per layer).
+    pub intermediate_size: usize,
+    /// Number of decoder layers.
+    pub n_layers: usize,
+    /// Query heads.
+    pub n_heads: usize,
+    /// Key/value heads (GQA); divides `n_heads`.
+    pub n_kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// RMSNorm epsilon.
+    pub rms_norm_eps: f64,
+    /// Whether q/k/v projections carry a bias (qwen2 always, llama with `attention_bias`).
+    pub qkv_bias: bool,
+    /// Whether o_proj carries a bias (llama with `attention_bias`).
+    pub o_bias: bool,
+    /// Whether the LM head reuses the embedding matrix (no `lm_head.weight`).
+    pub tie_word_embeddings: bool,
+    /// Mistral's sliding attention window, if any.
+    pub sliding_window: Option<usize>,
+    /// RoPE inverse frequencies, `[head_dim / 2]`, llama3 scaling already applied.
+    pub inv_freq: Vec<f32>,
+}
+
+impl ModelConfig {
+    /// Parses and validates config.json bytes; `label` (e.g. `config /x/config.json`) starts
+    /// every error message.
+    ///
+    /// # Errors
+    /// Malformed JSON, missing keys, unsupported `model_type`, activation or RoPE scaling,
+    /// or inconsistent head counts.
+    pub fn from_json(label: &str, bytes: &[u8]) -> Result<Self, ComponentError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| ComponentError::input(format!("{label} is not valid JSON: {e}")))?;
+        // Check model_type first so an unsupported architecture is named even when its
+        // config lacks keys that Llama configs have.
+        let model_type = value
+            .get("model_type")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| ComponentError::input(format!("{label}: missing key model_type")))?;
+        if !SUPPORTED_MODEL_TYPES.contains(&model_type) {
+            return Err(ComponentError::input(format!(
+                "{label}: key model_type is {model_type:?}; supported: {}",
+                SUPPORTED_MODEL_TYPES.join(", ")
+            )));
+        }
+        let raw: RawConfig = serde_json::from_value(value)
+            .map_err(|e| ComponentError::input(format!("{label}: {}", serde_key_message(&e))))?;
+        Self::validate(label, raw)
+    }
+
+    fn validate(label: &str, raw: RawConfig) -> Result<Self, ComponentError> {
+        let bad =
+            |key: &str, msg: String| ComponentError::input(format!("{label}: key {key} {msg}"));
+        if let Some(act) = &raw.hidden_act
+            && act != "silu"
+        {
+            return Err(bad(
+                "hidden_act",
+                format!("is {act:?}; only \"silu\" is supported"),
+            ));
+        }
+        if raw.mlp_bias == Some(true) {
+            return Err(bad(
+                "mlp_bias",
+                "is true; MLP biases are not supported".into(),
+            ));
+        }
+        for (key, v) in [
+            ("hidden_size", raw.hidden_size),
+            ("intermediate_size", raw.intermediate_size),
+            ("num_hidden_layers", raw.num_hidden_layers),
+            ("num_attention_heads", raw.num_attention_heads),
+            ("vocab_size", raw.vocab_size),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "is 0".into()));
+            }
+        }
+        let n_kv_heads = raw.num_key_value_heads.unwrap_or(raw.num_attention_heads);
+        if n_kv_heads == 0 || !raw.num_attention_heads.is_multiple_of(n_kv_heads) {
+            return Err(bad(
+                "num_key_value_heads",
+                format!(
+                    "is {n_kv_heads}, which does not divide num_attention_heads {}",
+                    raw.num_attention_heads
+                ),
+            ));
+        }
+        let head_dim = match raw.head_dim {
+            Some(d) => d,
+            None => {
+                if !raw.hidden_size.is_multiple_of(raw.num_attention_heads) {
+                    return Err(bad(
+                        "hidden_size",
+                        format!(
+                            "is not divisible by num_attention_heads {}",
+                            raw.num_attention_heads
+                        ),
+                    ));
+                }
+                raw.hidden_size / raw.num_attention_heads
+            }
+        };
+        if head_dim == 0 || head_dim % 2 != 0 {
+            return Err(bad(
+                "head_dim",
+                format!("is {head_dim}; RoPE needs an even head size"),
+            ));
+        }
+        let is_qwen2 = raw.model_type == "qwen2";
+        if is_qwen2 && raw.use_sliding_window == Some(true) {
+            return Err(bad(
+                "use_sliding_window",
+                "is true; qwen2 sliding-window attention is not supported".into(),
+            ));
+        }
+        let attention_bias = raw.attention_bias.unwrap_or(false) && raw.model_type == "llama";
+        let rope_theta = raw.rope_theta.unwrap_or(10_000.0);
+        let mut inv_freq = rope_inv_freq(rope_theta, head_dim);
+        apply_rope_scaling(label, raw.rope_scaling.as_ref(), &mut inv_freq)?;
+        Ok(ModelConfig {
+            sliding_window: if raw.model_type == "mistral" {
+                raw.sliding_window
+            } else {
+                None
+            },
+            model_type: raw.model_type,
+            hidden_size: raw.hidden_size,
+            intermediate_size: raw.intermediate_size,
+            n_layers: raw.num_hidden_layers,
+            n_heads: raw.num_attention_heads,
+            n_kv_heads,
+            head_dim,
+            vocab_size: raw.vocab_size,
+            rms_norm_eps: raw.rms_norm_eps,
+            qkv_bias: is_qwen2 || attention_bias,
+            o_bias: attention_bias,
+            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+            inv_freq,
+        })
+    }
+}
+
+/// serde_json's message without the trailing " at line L column C" and backticks, with
+/// "missing field" said as "missing key" (the key is what matters).
+fn serde_key_message(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    let s = s.find(" at line ").map_or(s.as_str(), |i| &s[..i]);
+    s.replace('`', "").replace("missing field", "missing key")
+}
+
+/// Standard RoPE inverse frequencies `theta^(-2i/d)` for `i in 0..d/2`, in f64 then f32.
+pub fn rope_inv_freq(theta: f64, head_dim: usize) -> Vec<f32> {
+    (0..head_dim / 2)
+        .map(|i| (1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)) as f32)
+        .collect()
+}
+
+/// Applies `rope_scaling` to `inv_freq` in place. Supports none/`default` and `llama3`.
+fn apply_rope_scaling(
+    label: &str,
+    scaling: Option<&serde_json::Value>,
+    inv_freq: &mut [f32],
+) -> Result<(), ComponentError> {
+    let Some(s) = scaling.filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let kind = s
+        .get("rope_type")
+        .or_else(|| s.get("type"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("default");
+    match kind {
+        "default" => Ok(()),
+        "llama3" => {
+            let num = |key: &str| {
+                s.get(key)
+                    .and_then(serde_json::Value::as_f64)
+                    .ok_or_else(|| {
+                        ComponentError::input(format!("{label}: key rope_scaling.{key} is missing"))
+                    })
+            };
+            let factor = num("factor")?;
+            let low = num("low_freq_factor")?;
+            let high = num("high_freq_factor")?;
+            let old_ctx = num("original_max_position_embeddings")?;
+            if high <= low {
+                return Err(ComponentError::input(format!(
+                    "{label}: key rope_scaling.high_freq_factor must exceed low_freq_factor"
+                )));
+            }
+            llama3_scale(inv_freq, factor, low, high, old_ctx);
+            Ok(())
+        }
+        other => Err(ComponentError::input(format!(
+            "{label}: key rope_scaling.rope_type is {other:?}; supported: default, llama3"
+        ))),
+    }
+}
+
+/// Llama 3.1 frequency scaling: long wavelengths are divided by `factor`, short ones kept,
+/// the band between interpolated smoothly.
+fn llama3_scale(inv_freq: &mut [f32], factor: f64, low: f64, high: f64, old_ctx: f64) {
+    let low_wavelen = old_ctx / low;
+    let high_wavelen = old_ctx / high;
+    for f in inv_freq.iter_mut() {
+        let freq = f64::from(*f);
+        let wavelen = 2.0 * std::f64::consts::PI / freq;
+        let scaled = if wavelen < high_wavelen {
+            freq
+        } else if wavelen > low_wavelen {
+            freq / factor
+        } else {
+            let smooth = (old_ctx / wavelen - low) / (high - low);
+            (1.0 - smooth) * freq / factor + smooth * freq
+        };
+        *f = scaled as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "vocab_size": 50, "rms_norm_eps": 1e-5, "rope_theta": 10000.0
+        })
+    }
+
+    fn parse(v: &serde_json::Value) -> Result<ModelConfig, ComponentError> {
+        ModelConfig::from_json("config /m/config.json", v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn parses_llama_with_gqa_and_derived_head_dim() {
+        let c = parse(&base()).unwrap();
+        assert_eq!((c.n_heads, c.n_kv_heads, c.head_dim), (4, 2, 8));
+        assert!(!c.qkv_bias && !c.tie_word_embeddings);
+        assert_eq!(c.inv_freq.len(), 4);
+        assert!((c.inv_freq[1] - 0.1).abs() < 1e-7, "10000^(-2/8) = 0.1");
+    }
+
+    #[test]
+    fn qwen2_has_qkv_bias_but_no_o_bias() {
+        let mut v = base();
+        v["model_type"] = "qwen2".into();
+        v["tie_word_embeddings"] = true.into();
+        let c = parse(&v).unwrap();
+        assert!(c.qkv_bias && !c.o_bias && c.tie_word_embeddings);
+    }
+
+    #[test]
+    fn rejects_unsupported_model_type_listing_supported_ones() {
+        let mut v = base();
+        v["model_type"] = "gpt2".into();
+        let e = parse(&v).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "config /m/config.json: key model_type is \"gpt2\"; supported: llama, qwen2, mistral"
+        );
+    }
+
+    #[test]
+    fn missing_key_is_named() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("intermediate_size");
+        let e = parse(&v).unwrap_err().to_string();
+        assert_eq!(e, "config /m/config.json: missing key intermediate_size");
+    }
+
+    #[test]
+    fn rejects_heads_not_divisible_by_kv_heads() {
+        let mut v = base();
+        v["num_key_value_heads"] = 3.into();
+        let e = parse(&v).unwrap_err().to_string();
+        assert!(e.contains("key num_key_value_heads is 3"), "{e}");
+    }
+
+    #[test]
+    fn llama3_scaling_keeps_short_and_divides_long_wavelengths() {
+        let mut f = vec![1.0_f32, 1e-4];
+        // wavelengths: 2*pi (short) and ~62832 (long); old ctx 8192, low 1, high 4.
+        llama3_scale(&mut f, 8.0, 1.0, 4.0, 8192.0);
+        assert_eq!(f[0], 1.0);
+        assert!((f[1] - 1.25e-5).abs() < 1e-10);
+        // In the band: wavelen 4096 lies between 8192/4 = 2048 and 8192/1.
+        let mut g = vec![(2.0 * std::f64::consts::PI / 4096.0) as f32];
+        llama3_scale(&mut g, 8.0, 1.0, 4.0, 8192.0);
+        let freq = 2.0 * std::f64::consts::PI / 4096.0;
+        let smooth = (8192.0 / 4096.0 - 1.0) / 3.0;
+        let want = (1.0 - smooth) * freq / 8.0 + smooth * freq;
+        assert!((f64::from(g[0]) - want).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rejects_unknown_rope_scaling_type() {
+        let mut v = base();
+        v["rope_scaling"] = serde_json::json!({"type": "yarn", "factor": 4.0});
+        let e = parse(&v).unwrap_err().to_string();
+        assert!(e.contains("rope_scaling.rope_type is \"yarn\""), "{e}");
+        v["rope_scaling"] = serde_json::Value::Null;
+        assert!(parse(&v).is_ok());
+    }
+}

@@ -1,0 +1,414 @@
+//! The Llama decoder family (llama, qwen2, mistral) with MLP taps and neuron edits.
+//!
+//! Owns the forward pass: embedding, RMSNorm, RoPE attention with GQA and a host-built
+//! causal + key-padding (+ sliding-window) mask, the SiLU-gated MLP with its taps, the final
+//! norm and the LM head applied to selected rows only. Architecture differences are config
+//! switches ([`ModelConfig`]): q/k/v biases (qwen2), tied embeddings, sliding window
+//! (mistral). Tokens are processed as a flat `[batch * seq, hidden]` matrix; attention
+//! reshapes per head. It does not pad batches or accumulate statistics (see `backend.rs`).
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Result, Tensor};
+
+use crate::config::ModelConfig;
+use crate::files::TensorSpec;
+use crate::tap::{LayerMultipliers, Tap};
+
+/// Additive mask value for disallowed keys (finite, so a fully masked row stays finite).
+pub const MASK_NEG: f32 = f32::MIN / 2.0;
+
+/// The HF tensor names and shapes a model with `cfg` needs.
+pub fn weight_spec(cfg: &ModelConfig) -> Vec<TensorSpec> {
+    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let q_out = cfg.n_heads * cfg.head_dim;
+    let kv_out = cfg.n_kv_heads * cfg.head_dim;
+    let mut s: Vec<TensorSpec> = vec![("model.embed_tokens.weight".into(), vec![v, h])];
+    for l in 0..cfg.n_layers {
+        let p = format!("model.layers.{l}");
+        s.push((format!("{p}.input_layernorm.weight"), vec![h]));
+        s.push((format!("{p}.self_attn.q_proj.weight"), vec![q_out, h]));
+        s.push((format!("{p}.self_attn.k_proj.weight"), vec![kv_out, h]));
+        s.push((format!("{p}.self_attn.v_proj.weight"), vec![kv_out, h]));
+        s.push((format!("{p}.self_attn.o_proj.weight"), vec![h, q_out]));
+        if cfg.qkv_bias {
+            s.push((format!("{p}.self_attn.q_proj.bias"), vec![q_out]));
+            s.push((format!("{p}.self_attn.k_proj.bias"), vec![kv_out]));
+            s.push((format!("{p}.self_attn.v_proj.bias"), vec![kv_out]));
+        }
+        if cfg.o_bias {
+            s.push((format!("{p}.self_attn.o_proj.bias"), vec![h]));
+        }
+        s.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+        s.push((format!("{p}.mlp.gate_proj.weight"), vec![i, h]));
+        s.push((format!("{p}.mlp.up_proj.weight"), vec![i, h]));
+        s.push((format!("{p}.mlp.down_proj.weight"), vec![h, i]));
+    }
+    s.push(("model.norm.weight".into(), vec![h]));
+    if !cfg.tie_word_embeddings {
+        s.push(("lm_head.weight".into(), vec![v, h]));
+    }
+    s
+}
+
+/// `y = x W^T (+ b)` on `[rows, in]` inputs.
+#[derive(Debug, Clone)]
+struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.matmul(&self.weight.t()?)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    input_norm: Tensor,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    post_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// A loaded Llama-family decoder.
+#[derive(Debug, Clone)]
+pub struct LlamaModel {
+    cfg: ModelConfig,
+    dtype: DType,
+    device: Device,
+    embed: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    lm_head: Tensor,
+    /// `[1, head_dim / 2]`, f32.
+    inv_freq: Tensor,
+}
+
+/// A padded batch ready for the forward pass.
+pub struct PaddedBatch {
+    /// Rows.
+    pub batch: usize,
+    /// Padded length.
+    pub seq: usize,
+    /// `[batch * seq]` token ids (padding = 0).
+    pub ids: Tensor,
+    /// `[batch, 1, seq, seq]` additive f32 mask.
+    pub mask: Tensor,
+}
+
+impl LlamaModel {
+    /// Builds the model from tensors named as in [`weight_spec`] (already checked).
+    ///
+    /// # Errors
+    /// A tensor of the spec is absent (a bug in the caller) or a device error.
+    pub fn from_tensors(
+        cfg: &ModelConfig,
+        mut t: HashMap<String, Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut take = |name: &str| {
+            t.remove(name)
+                .ok_or_else(|| candle_core::Error::Msg(format!("tensor {name} was not loaded")))
+        };
+        let embed = take("model.embed_tokens.weight")?;
+        let mut layers = Vec::with_capacity(cfg.n_layers);
+        for l in 0..cfg.n_layers {
+            let p = format!("model.layers.{l}");
+            let mut lin = |name: &str, bias: bool| -> Result<Linear> {
+                Ok(Linear {
+                    weight: take(&format!("{p}.{name}.weight"))?,
+                    bias: if bias {
+                        Some(take(&format!("{p}.{name}.bias"))?)
+                    } else {
+                        None
+                    },
+                })
+            };
+            let q = lin("self_attn.q_proj", cfg.qkv_bias)?;
+            let k = lin("self_attn.k_proj", cfg.qkv_bias)?;
+            let v = lin("self_attn.v_proj", cfg.qkv_bias)?;
+            let o = lin("self_attn.o_proj", cfg.o_bias)?;
+            let gate = lin("mlp.gate_proj", false)?;
+            let up = lin("mlp.up_proj", false)?;
+            let down = lin("mlp.down_proj", false)?;
+            layers.push(Layer {
+                input_norm: take(&format!("{p}.input_layernorm.weight"))?,
+                post_norm: take(&format!("{p}.post_attention_layernorm.weight"))?,
+                q,
+                k,
+                v,
+                o,
+                gate,
+                up,
+                down,
+            });
+        }
+        let norm = take("model.norm.weight")?;
+        let lm_head = if cfg.tie_word_embeddings {
+            embed.clone()
+        } else {
+            take("lm_head.weight")?
+        };
+        let half = cfg.inv_freq.len();
+        let inv_freq = Tensor::from_vec(cfg.inv_freq.clone(), (1, half), device)?;
+        Ok(LlamaModel {
+            cfg: cfg.clone(),
+            dtype,
+            device: device.clone(),
+            embed,
+            layers,
+            norm,
+            lm_head,
+            inv_freq,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// Compute dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Right-pads `rows` into one batch and builds the mask: query `q` of row `b` may see
+    /// key `k` iff `k <= q`, `k < len(b)` and (with a sliding window `w`) `q - k < w`.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn pad(&self, rows: &[&[u32]]) -> Result<PaddedBatch> {
+        let batch = rows.len();
+        let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![0_u32; batch * seq];
+        let mut mask = vec![MASK_NEG; batch * seq * seq];
+        for (b, row) in rows.iter().enumerate() {
+            ids[b * seq..b * seq + row.len()].copy_from_slice(row);
+            for q in 0..seq {
+                let base = (b * seq + q) * seq;
+                for k in 0..row.len().min(q + 1) {
+                    if self.cfg.sliding_window.is_none_or(|w| q - k < w) {
+                        mask[base + k] = 0.0;
+                    }
+                }
+            }
+        }
+        Ok(PaddedBatch {
+            batch,
+            seq,
+            ids: Tensor::from_vec(ids, batch * seq, &self.device)?,
+            mask: Tensor::from_vec(mask, (batch, 1, seq, seq), &self.device)?,
+        })
+    }
+
+    /// Runs the decoder layers over `input`.
+    ///
+    /// For every layer, when `tap` is set, `visit(layer, act)` sees that tap's activations
+    /// as `[batch * seq, intermediate]` in the compute dtype (padding rows included; the
+    /// visitor must ignore them). `edits` multiply `mlp.gate_act` before `* up`.
+    /// Returns the hidden states after the last layer (`[batch * seq, hidden]`, before the
+    /// final norm), or `None` when `need_output` is false: the last layer then stops right
+    /// after its tap.
+    ///
+    /// # Errors
+    /// Device errors, or the visitor's error.
+    pub fn forward_layers(
+        &self,
+        input: &PaddedBatch,
+        edits: &LayerMultipliers,
+        tap: Option<Tap>,
+        visit: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
+        need_output: bool,
+    ) -> Result<Option<Tensor>> {
+        let (cos, sin) = self.rope_tables(input.seq)?;
+        let mut x = self.embed.index_select(&input.ids, 0)?;
+        let n_layers = self.layers.len();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let _span = tracing::trace_span!("layer", index = l).entered();
+            let h = rms_norm(&x, &layer.input_norm, self.cfg.rms_norm_eps)?;
+            let attn = self.attention(layer, &h, input, &cos, &sin)?;
+            x = (x + attn)?;
+            let h = rms_norm(&x, &layer.post_norm, self.cfg.rms_norm_eps)?;
+            let stop_here = l + 1 == n_layers && !need_output;
+            let gate_pre = layer.gate.forward(&h)?;
+            if tap == Some(Tap::GatePre) {
+                visit(l, &gate_pre)?;
+                if stop_here {
+                    return Ok(None);
+                }
+            }
+            let mut act = gate_pre.silu()?;
+            drop(gate_pre);
+            if let Some(m) = edits.layer(l) {
+                act = act.broadcast_mul(m)?;
+            }
+            if tap == Some(Tap::GateAct) {
+                visit(l, &act)?;
+                if stop_here {
+                    return Ok(None);
+                }
+            }
+            let up = layer.up.forward(&h)?;
+            if tap == Some(Tap::Up) {
+                visit(l, &up)?;
+                if stop_here {
+                    return Ok(None);
+                }
+            }
+            let prod = (act * up)?;
+            if tap == Some(Tap::ActXUp) {
+                visit(l, &prod)?;
+                if stop_here {
+                    return Ok(None);
+                }
+            }
+            x = (x + layer.down.forward(&prod)?)?;
+        }
+        Ok(if need_output { Some(x) } else { None })
+    }
+
+    /// Final norm + LM head on the selected rows of `hidden` (`[rows, hidden]`), as
+    /// `[rows.len(), vocab]` f32 logits.
+    ///
+    /// # Errors
+    /// Device errors or out-of-range rows.
+    pub fn logits_rows(&self, hidden: &Tensor, rows: &[u32]) -> Result<Tensor> {
+        let idx = Tensor::from_slice(rows, rows.len(), &self.device)?;
+        let h = hidden.index_select(&idx, 0)?;
+        let h = rms_norm(&h, &self.norm, self.cfg.rms_norm_eps)?;
+        h.matmul(&self.lm_head.t()?)?.to_dtype(DType::F32)
+    }
+
+    /// RoPE tables `[seq, head_dim / 2]` for positions `0..seq`, computed in f32 then cast.
+    fn rope_tables(&self, seq: usize) -> Result<(Tensor, Tensor)> {
+        let pos = Tensor::arange(0_u32, seq as u32, &self.device)?
+            .to_dtype(DType::F32)?
+            .reshape((seq, 1))?;
+        let freqs = pos.matmul(&self.inv_freq)?;
+        Ok((
+            freqs.cos()?.to_dtype(self.dtype)?,
+            freqs.sin()?.to_dtype(self.dtype)?,
+        ))
+    }
+
+    fn attention(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        input: &PaddedBatch,
+        cos: &Tensor,
+        sin: &Tensor,
+    ) -> Result<Tensor> {
+        let (b, t) = (input.batch, input.seq);
+        let (nh, nkv, d) = (self.cfg.n_heads, self.cfg.n_kv_heads, self.cfg.head_dim);
+        let rep = nh / nkv;
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            y.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()
+        };
+        let q = heads(layer.q.forward(x)?, nh)?;
+        let k = heads(layer.k.forward(x)?, nkv)?;
+        let v = heads(layer.v.forward(x)?, nkv)?;
+        let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        // GQA without copying k/v: query head h uses kv head h / rep, so the query heads of
+        // one kv head are contiguous and can share one matmul.
+        let q = q.reshape((b, nkv, rep * t, d))?;
+        let scale = 1.0 / (d as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?;
+        let scores = scores
+            .reshape((b, nh, t, t))?
+            .to_dtype(DType::F32)?
+            .broadcast_add(&input.mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
+        let out = probs.reshape((b, nkv, rep * t, t))?.matmul(&v)?;
+        let out = out
+            .reshape((b, nh, t, d))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b * t, nh * d))?;
+        layer.o.forward(&out)
+    }
+}
+
+/// RMSNorm over the last dimension, accumulated in f32: `x / sqrt(mean(x^2) + eps) * w`.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    candle_nn::ops::rms_norm(&x.contiguous()?, weight, eps as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rms_norm_matches_hand_computed_values() {
+        // Row [1, 2, 3, 4]: mean of squares 7.5; row [0, 0, 0, 2]: 1.0.
+        let x = Tensor::new(
+            &[[1.0_f32, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 2.0]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let w = Tensor::new(&[1.0_f32, 1.0, 2.0, 0.5], &Device::Cpu).unwrap();
+        let y: Vec<Vec<f32>> = rms_norm(&x, &w, 0.5).unwrap().to_vec2().unwrap();
+        let r0 = 1.0 / 8.0_f32.sqrt();
+        let r1 = 1.0 / 1.5_f32.sqrt();
+        let want = [[r0, 2.0 * r0, 6.0 * r0, 2.0 * r0], [0.0, 0.0, 0.0, r1]];
+        for (row, wrow) in y.iter().zip(want) {
+            for (a, b) in row.iter().zip(wrow) {
+                assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn rope_rotates_half_pairs_by_position_times_frequency() {
+        // head_dim 4, theta 100: inv_freq [1, 0.1]; pairs are (x0, x2) and (x1, x3).
+        let inv = crate::config::rope_inv_freq(100.0, 4);
+        assert_eq!(inv, [1.0, 0.1]);
+        let x = Tensor::new(&[1.0_f32, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0], &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 2, 4))
+            .unwrap();
+        let pos = [0.0_f32, 1.0];
+        let f: Vec<f32> = pos
+            .iter()
+            .flat_map(|p| inv.iter().map(move |w| p * w))
+            .collect();
+        let freqs = Tensor::from_vec(f, (2, 2), &Device::Cpu).unwrap();
+        let y = candle_nn::rotary_emb::rope(&x, &freqs.cos().unwrap(), &freqs.sin().unwrap())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(&y[..4], &[1.0, 2.0, 3.0, 4.0], "position 0 is the identity");
+        let (c1, s1) = (1.0_f32.cos(), 1.0_f32.sin());
+        let (c2, s2) = (0.1_f32.cos(), 0.1_f32.sin());
+        let want = [
+            1.0 * c1 - 3.0 * s1,
+            2.0 * c2 - 4.0 * s2,
+            3.0 * c1 + 1.0 * s1,
+            4.0 * c2 + 2.0 * s2,
+        ];
+        for (a, b) in y[4..].iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Model architectures. One module per family; today only the Llama family
+//! (llama, qwen2, mistral), selected by config switches.
+
+pub mod llama;
