@@ -36,7 +36,7 @@ mod tests;
 
 pub use error::{ManifestError, ManifestErrorKind, ManifestErrors};
 pub use load::{DEFAULTS_ORIGIN, DEFAULTS_TOML, LoadOptions, LoadedManifest, load};
-pub use overrides::ENV_SECTIONS;
+pub use overrides::{ENV_SECTIONS, parse_set_value};
 pub use plan::{ComponentIds, ExperimentPlan, load_and_resolve, resolve};
 pub use raw::{
     ComponentConfig, DatasetConfig, EvaluateConfig, ExperimentConfig, LabelBy, Manifest,

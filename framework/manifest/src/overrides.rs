@@ -4,7 +4,7 @@
 
 use figment::value::{Dict, Tag, Value};
 
-use crate::convert::parse_override_value;
+use crate::convert::{figment_to_json, parse_override_value};
 use crate::error::{ManifestError, ManifestErrorKind as K};
 use crate::load::Layer;
 
@@ -18,6 +18,13 @@ pub const ENV_SECTIONS: [&str; 7] = [
     "intervention",
     "evaluate",
 ];
+
+/// Parses a `--set` / `VALEX_*` value the way manifests do: a TOML value (number, boolean,
+/// quoted string, array, inline table) if `raw` is one, otherwise `raw` as a plain string.
+/// For front ends that take `key=value` settings outside a manifest (`valex score --set`).
+pub fn parse_set_value(raw: &str) -> serde_json::Value {
+    figment_to_json(&parse_override_value(raw))
+}
 
 /// Builds `{a: {b: {c: value}}}` from `[a, b, c]`.
 fn nest(keys: &[String], value: Value) -> Dict {
@@ -90,7 +97,19 @@ pub(crate) fn set_layer(flag: &str) -> Result<Layer, ManifestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::figment_to_json;
+
+    #[test]
+    fn set_values_become_json_numbers_strings_arrays_and_tables() {
+        assert_eq!(parse_set_value("0.02"), serde_json::json!(0.02));
+        assert_eq!(parse_set_value("7"), serde_json::json!(7));
+        assert_eq!(parse_set_value("tokens"), serde_json::json!("tokens"));
+        assert_eq!(parse_set_value("\"a b\""), serde_json::json!("a b"));
+        assert_eq!(parse_set_value("[1, 2]"), serde_json::json!([1, 2]));
+        assert_eq!(
+            parse_set_value("{ k = true }"),
+            serde_json::json!({"k": true})
+        );
+    }
 
     #[test]
     fn env_variables_outside_sections_are_ignored() {
