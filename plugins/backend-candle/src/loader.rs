@@ -230,15 +230,20 @@ impl CandleLoader {
 /// The in-memory files of a built-in model.
 fn builtin_model(name: &str) -> Result<MemoryModel, ComponentError> {
     match name {
-        // TODO(lead): wire `valex_demo_model::build()` here once plugins/demo-model exposes it:
-        //   let f = valex_demo_model::build();
-        //   Ok(MemoryModel { name: format!("{BUILTIN_PREFIX}{name}"), config_json: f.config_json,
-        //                    tokenizer_json: f.tokenizer_json, safetensors: f.safetensors })
-        "planted-demo" => Err(ComponentError::input(format!(
-            "built-in model {BUILTIN_PREFIX}{name} is not available in this build yet"
-        ))),
+        "planted-demo" => {
+            let f = valex_demo_model::build();
+            Ok(MemoryModel {
+                name: format!("{BUILTIN_PREFIX}{name}"),
+                config_json: f.config_json,
+                tokenizer_json: f.tokenizer_json,
+                safetensors: f.safetensors,
+            })
+        }
         other => Err(ComponentError::config(format!(
-            "unknown built-in model {other:?}"
+            "unknown built-in model {other:?}; available: {}",
+            BUILTIN_MODELS
+                .map(|m| format!("{BUILTIN_PREFIX}{m}"))
+                .join(", ")
         ))),
     }
 }

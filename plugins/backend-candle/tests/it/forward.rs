@@ -159,3 +159,44 @@ fn capabilities_and_info_describe_the_model() {
     }
     assert_eq!(info.content_sha256, hex::encode(h.finalize()));
 }
+
+#[test]
+fn builtin_planted_demo_loads_through_the_same_path() {
+    use valex_core::{BackendLoader, FactoryContext, ScoreRequest};
+    let mut b = valex_core::RegistryBuilder::new();
+    b.add_plugin(&valex_backend_candle::CandlePlugin).unwrap();
+    let loader = b
+        .build()
+        .backend(
+            "backend/candle",
+            &serde_json::json!({"path": "builtin:planted-demo"}),
+            &FactoryContext::default(),
+        )
+        .unwrap();
+    assert!(loader.input_files().is_empty());
+    let mut m = loader.load().unwrap();
+    let info = m.info().clone();
+    assert_eq!(
+        (info.architecture.as_str(), info.n_layers, info.n_neurons),
+        ("llama", 4, 192)
+    );
+    use sha2::Digest;
+    let f = valex_demo_model::build();
+    let mut h = sha2::Sha256::new();
+    for part in [&f.config_json, &f.safetensors, &f.tokenizer_json] {
+        h.update(part);
+    }
+    assert_eq!(info.content_sha256, hex::encode(h.finalize()));
+    let e = m.encode("诚信").unwrap();
+    assert!(e.ids.len() >= 2, "{e:?}");
+    let s = m
+        .score(
+            &[ScoreRequest {
+                context: e.ids.clone(),
+                continuation: e.ids[1..].to_vec(),
+            }],
+            None,
+        )
+        .unwrap();
+    assert!(s[0].iter().all(|x| x.is_finite() && *x <= 0.0), "{s:?}");
+}
