@@ -162,7 +162,7 @@ fn capabilities_and_info_describe_the_model() {
 
 #[test]
 fn builtin_planted_demo_loads_through_the_same_path() {
-    use valex_core::{BackendLoader, FactoryContext, ScoreRequest};
+    use valex_core::{FactoryContext, ScoreRequest};
     let mut b = valex_core::RegistryBuilder::new();
     b.add_plugin(&valex_backend_candle::CandlePlugin).unwrap();
     let loader = b
