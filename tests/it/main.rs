@@ -1,1 +1,5 @@
-//! end-to-end tests
+//! End-to-end tests: the built `valex` binary on real manifests (one test binary).
+
+mod bad_input;
+mod demo;
+mod score;

@@ -1,1 +1,25 @@
-//! placeholder
+//! valex-runner: executes an experiment and owns the run directory.
+//!
+//! Stages, in order, each optional after the first: load data and model → record per-label
+//! neuron statistics (written as a statistics file) → score and select neuron sets (written
+//! as neurons.json) → evaluate behaviour under the baseline, the selected sets and matched
+//! random controls → reporters (results.json, ...). run.json records versions, hashes of every
+//! input file and timings. Depends on valex-core, valex-manifest's outputs (through
+//! [`RunSpec`]) and valex-stats-io; it knows no concrete backend or scorer.
+
+mod controls;
+mod error;
+mod pipeline;
+mod provenance;
+mod run_dir;
+mod spec;
+
+pub use controls::matched_random;
+pub use error::RunError;
+pub use pipeline::{RunOptions, RunSummary, run};
+pub use provenance::{GIT_DESCRIBE, utc_timestamp};
+pub use run_dir::{RunDir, write_atomic};
+pub use spec::{
+    ComponentRecord, Components, RunSpec, label_of, overlaps, position_spans, render_item,
+    spec_from_plan,
+};

@@ -1,0 +1,179 @@
+//! What the runner executes: the validated manifest's stage settings and the components built
+//! from it. [`spec_from_plan`] turns a manifest's `ExperimentPlan` into a [`RunSpec`]; tests
+//! and other front ends can build a `RunSpec` directly.
+
+use valex_core::{
+    BackendLoader, Dataset, Evaluator, Intervention, Item, Language, Reporter, Scorer,
+};
+use valex_manifest::{
+    EvaluateConfig, ExperimentPlan, LabelBy, Positions, RecordConfig, Rendered, TemplateError,
+    render_template,
+};
+
+/// Component ids and params as written in the manifest, for records.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ComponentRecord {
+    /// `kind/name`.
+    pub id: String,
+    /// Params as given (after layering).
+    pub params: serde_json::Value,
+}
+
+/// Everything the runner needs.
+pub struct RunSpec {
+    /// Experiment name.
+    pub name: String,
+    /// Seed for every random choice.
+    pub seed: u64,
+    /// The record stage, if any.
+    pub record: Option<RecordConfig>,
+    /// The evaluation stage, if any (runs only with record and a scorer).
+    pub evaluate: Option<EvaluateConfig>,
+    /// Built components.
+    pub components: Components,
+    /// `(role, component)` for every component used: backend, dataset, scorer, intervention,
+    /// evaluator, reporter (absent stages are omitted).
+    pub records: Vec<(String, ComponentRecord)>,
+}
+
+/// Components built from the manifest.
+pub struct Components {
+    /// The model.
+    pub backend: Box<dyn BackendLoader>,
+    /// The data.
+    pub dataset: Box<dyn Dataset>,
+    /// The scorer (needed by evaluate).
+    pub scorer: Option<Box<dyn Scorer>>,
+    /// The intervention used for the value's own neurons and the controls.
+    pub intervention: Box<dyn Intervention>,
+    /// The evaluator.
+    pub evaluator: Option<Box<dyn Evaluator>>,
+    /// Reporters with their ids.
+    pub reporters: Vec<(String, Box<dyn Reporter>)>,
+}
+
+/// Turns a resolved manifest into a [`RunSpec`].
+pub fn spec_from_plan(plan: ExperimentPlan) -> RunSpec {
+    let m = plan.manifest;
+    let ids = plan.ids;
+    let rec = |id: &str, params: &serde_json::Value| ComponentRecord {
+        id: id.to_owned(),
+        params: params.clone(),
+    };
+    // Canonical ids (`scorer/lape` even where the manifest wrote `lape`).
+    let mut records = vec![
+        ("backend".to_owned(), rec(&ids.backend, &m.model.params)),
+        ("dataset".to_owned(), rec(&ids.dataset, &m.dataset.params)),
+    ];
+    if let (Some(s), Some(id)) = (&m.score, &ids.scorer) {
+        records.push(("scorer".to_owned(), rec(id, &s.params)));
+    }
+    records.push((
+        "intervention".to_owned(),
+        rec(&ids.intervention, &m.intervention.params),
+    ));
+    if let (Some(e), Some(id)) = (&m.evaluate, &ids.evaluator) {
+        records.push(("evaluator".to_owned(), rec(id, &e.params)));
+    }
+    for (r, id) in m.reporters.iter().zip(&ids.reporters) {
+        records.push(("reporter".to_owned(), rec(id, &r.params)));
+    }
+    RunSpec {
+        name: m.experiment.name.clone(),
+        seed: m.experiment.seed,
+        record: m.record.clone(),
+        evaluate: m.evaluate.clone(),
+        components: Components {
+            backend: plan.backend,
+            dataset: plan.dataset,
+            scorer: plan.scorer,
+            intervention: plan.intervention,
+            evaluator: plan.evaluator,
+            reporters: plan.reporters,
+        },
+        records,
+    }
+}
+
+/// Span names a position selector counts (empty = every token).
+pub fn position_spans(p: Positions) -> &'static [&'static str] {
+    match p {
+        Positions::All => &[],
+        Positions::Story => &["story"],
+        Positions::Rationale => &["rationale"],
+        Positions::StoryRationale => &["story", "rationale"],
+    }
+}
+
+/// The statistics label of an item of `value` in `language`.
+pub fn label_of(by: LabelBy, value: &str, language: Language) -> String {
+    match by {
+        LabelBy::Value => value.to_owned(),
+        LabelBy::ValueLanguage => format!("{value}/{}", language.as_str()),
+    }
+}
+
+/// Renders a record template for `item`.
+///
+/// # Errors
+/// Template errors, e.g. `{rationale}` for an item without one.
+pub fn render_item(template: &str, item: &Item) -> Result<Rendered, TemplateError> {
+    render_template(template, |name| match name {
+        "story" => Some(item.story.as_str()),
+        "rationale" => item.rationale.as_deref(),
+        "aligned" => Some(item.aligned.as_str()),
+        "violating" => Some(item.violating.as_str()),
+        "value" => Some(item.value.as_str()),
+        _ => None,
+    })
+}
+
+/// True when a token covering bytes `[start, end)` overlaps a span named in `names`.
+/// Zero-width (special) tokens never overlap.
+pub fn overlaps(r: &Rendered, names: &[&str], start: usize, end: usize) -> bool {
+    end > start
+        && r.spans
+            .iter()
+            .any(|(n, span)| names.contains(n) && start < span.end && end > span.start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use valex_core::ItemKind;
+
+    #[test]
+    fn story_positions_select_overlapping_tokens_only() {
+        let item = Item {
+            id: "x".into(),
+            value: "诚信".into(),
+            language: Language::Zh,
+            kind: ItemKind::Activation,
+            story: "他说了真话。".into(),
+            rationale: Some("诚实".into()),
+            aligned: "a".into(),
+            violating: "b".into(),
+            conflict_motive: None,
+            parallel_id: None,
+        };
+        let r = render_item("故事：{story}\n理由：{rationale}", &item).unwrap();
+        let story = r.spans_of("story")[0].clone();
+        assert_eq!(&r.text[story.clone()], "他说了真话。");
+        assert!(overlaps(&r, &["story"], story.start, story.start + 3));
+        assert!(!overlaps(&r, &["story"], 0, 3));
+        assert!(!overlaps(&r, &["story"], story.start, story.start));
+        assert!(overlaps(
+            &r,
+            position_spans(Positions::StoryRationale),
+            r.text.len() - 3,
+            r.text.len()
+        ));
+        assert_eq!(
+            label_of(LabelBy::ValueLanguage, "诚信", Language::En),
+            "诚信/en"
+        );
+        let mut no_why = item.clone();
+        no_why.rationale = None;
+        assert!(render_item("{rationale}", &no_why).is_err());
+    }
+}

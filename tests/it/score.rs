@@ -1,0 +1,71 @@
+//! `valex score` on the released counts (../shared): record once, score many, without a model.
+//! The full 12-value x 2-setting reproduction is a library test in valex-stats-io; this checks
+//! the command line end to end on one value and both settings.
+
+use serde_json::Value;
+use valex_test_support::{Case, shared_dir};
+
+#[test]
+fn score_reproduces_published_masks_from_released_counts() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("skipping: ../shared is absent, so the released counts cannot be read");
+        return;
+    };
+    let counts = shared.join("reference/c-voice-qwen2.5-7b");
+    let published: Value =
+        serde_json::from_slice(&std::fs::read(counts.join("published_masks.json")).unwrap())
+            .unwrap();
+    for (setting, rate) in [("semantic", "0.5"), ("decision", "0.95")] {
+        let case = Case::new().args([
+            "score",
+            "--counts",
+            counts.to_str().unwrap(),
+            "--labels",
+            "富强/support,富强/conflict",
+            "--scorer",
+            "lape",
+            "--set",
+            &format!("scorer.filter_rate={rate}"),
+            "--set",
+            &format!("scorer.activation_bar_ratio={rate}"),
+            "--set",
+            "scorer.normalize_by=items",
+            "--out",
+            "sets.json",
+        ]);
+        case.assert_exit(0);
+        let got: Value =
+            serde_json::from_slice(&std::fs::read(case.path().join("sets.json")).unwrap()).unwrap();
+        for cond in ["support", "conflict"] {
+            assert_eq!(
+                got["neurons"][format!("富强/{cond}")],
+                published["富强"][setting][cond],
+                "{setting} {cond}"
+            );
+        }
+        assert_eq!(got["provenance"]["scorer"], "scorer/lape");
+        assert_eq!(got["provenance"]["source"]["layout"], "released-counts");
+    }
+}
+
+#[test]
+fn score_with_unknown_label_exits_4_listing_labels() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("skipping: ../shared is absent");
+        return;
+    };
+    let counts = shared.join("reference/c-voice-qwen2.5-7b");
+    let out = Case::new()
+        .args([
+            "score",
+            "--counts",
+            counts.to_str().unwrap(),
+            "--labels",
+            "富强/suport",
+            "--out",
+            "x.json",
+        ])
+        .assert_exit(4);
+    assert!(out.stderr.contains("富强/suport"), "{}", out.stderr);
+    assert!(out.stderr.contains("富强/support"), "{}", out.stderr);
+}
