@@ -58,7 +58,17 @@ fn missing_dataset_file_exits_4_and_leaves_nothing() {
         .args(["run", "m.toml", "--out", "out"]);
     let out = case.assert_exit(4);
     assert!(out.stderr.contains("d.jsonl"), "{}", out.stderr);
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "error: load dataset: dataset d.jsonl: cannot read: No such file or directory (os error 2)"
+        ]
+    );
     assert_no_run_dir(&case);
 }
 

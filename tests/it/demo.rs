@@ -59,10 +59,14 @@ fn demo_recovers_planted_neurons_and_is_deterministic() {
     }
 
     // 2. Zeroing a value's neurons moves its choices far more than a matched random set.
+    // The demo model's planted neurons carry the whole preference: without them the choice
+    // falls to chance (0.5), so Δ ≈ -0.5 on average; 4 items x 2 orders per cell make single
+    // cells coarse, hence the per-cell check is only "never up".
     let results: Value =
         serde_json::from_slice(&std::fs::read(run_a.join("results.json")).unwrap()).unwrap();
     let cells = results["evaluation"]["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 24, "12 values x 2 languages");
+    let mut moved = 0;
     for c in cells {
         let base = c["baseline"].as_f64().unwrap();
         let conds = c["conditions"].as_array().unwrap();
@@ -74,15 +78,17 @@ fn demo_recovers_planted_neurons_and_is_deterministic() {
             c["language"]
         );
         assert!(
-            target <= -0.5,
+            target <= 0.0,
             "{} {}: targeted Δ {target}",
             c["value"],
             c["language"]
         );
+        moved += usize::from(target < 0.0);
+        assert_eq!(conds.len(), 4, "targeted + 3 random controls");
         for r in &conds[1..] {
             let d = r["delta"].as_f64().unwrap();
             assert!(
-                d.abs() <= 0.25,
+                d.abs() <= 0.125,
                 "{} {}: random Δ {d}",
                 c["value"],
                 c["language"]
@@ -90,12 +96,17 @@ fn demo_recovers_planted_neurons_and_is_deterministic() {
             assert_eq!(r["n_neurons"], conds[0]["n_neurons"]);
         }
     }
+    assert!(
+        moved >= 20,
+        "only {moved} of 24 cells moved under targeted zeroing"
+    );
     let s = &results["evaluation"]["summary"];
     let (t, r) = (
         s["mean_delta_targeted"].as_f64().unwrap(),
         s["mean_delta_random"].as_f64().unwrap(),
     );
-    assert!(t < r - 0.5, "mean targeted Δ {t} vs random {r}");
+    assert!(t <= -0.4, "mean targeted Δ {t}");
+    assert!(r.abs() <= 0.05, "mean random Δ {r}");
 
     // 3. Same manifest, other folder: byte-identical results, and no paths or times inside.
     let case_b = Case::new().args(["run", &demo_manifest(), "--out", "elsewhere/run-b"]);

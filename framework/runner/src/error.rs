@@ -17,7 +17,7 @@ pub enum RunError {
     /// A component failed.
     ///
     /// Resolution: read the message; it names the file and the key, row or tensor.
-    #[error("{stage}: {source}")]
+    #[error("{stage}")]
     Component {
         /// The stage (`load model`, `record`, ...).
         stage: String,

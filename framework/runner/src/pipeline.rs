@@ -492,6 +492,7 @@ fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use valex_core::Language;
     use valex_manifest::Positions;
 
     fn item(id: &str, value: &str, lang: Language, kind: ItemKind) -> Item {

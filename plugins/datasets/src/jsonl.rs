@@ -7,9 +7,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use valex_core::{
-    ComponentError, ConfigError, Dataset, DatasetLoad, FactoryContext, Item,
-};
+use valex_core::{ComponentError, ConfigError, Dataset, DatasetLoad, FactoryContext, Item};
 
 /// Params of `dataset/jsonl`.
 #[derive(Debug, Clone, Deserialize)]
@@ -81,9 +79,8 @@ fn strip_pos(e: &serde_json::Error) -> String {
 impl Dataset for JsonlDataset {
     fn load(&self) -> Result<DatasetLoad, ComponentError> {
         let name = self.path.display().to_string();
-        let bytes = std::fs::read(&self.path).map_err(|e| {
-            ComponentError::input(format!("dataset {name}: cannot read: {e}"))
-        })?;
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| ComponentError::input(format!("dataset {name}: cannot read: {e}")))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -130,15 +127,33 @@ mod tests {
     #[test]
     fn errors_name_file_and_line() {
         let bad = GOOD.replace("\"kind\":\"evaluation\"", "\"kind\":\"eval\"");
-        let e = JsonlDataset::parse(&bad, "d.jsonl").unwrap_err().to_string();
-        assert!(e.starts_with("dataset d.jsonl: line 3: unknown variant `eval`"), "{e}");
-        let e = JsonlDataset::parse("{\"id\":1}", "d.jsonl").unwrap_err().to_string();
-        assert!(e.starts_with("dataset d.jsonl: line 1: invalid type"), "{e}");
-        let dup = format!("{}\n{}", GOOD.lines().next().unwrap(), GOOD.lines().next().unwrap());
-        let e = JsonlDataset::parse(&dup, "d.jsonl").unwrap_err().to_string();
+        let e = JsonlDataset::parse(&bad, "d.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("dataset d.jsonl: line 3: unknown variant `eval`"),
+            "{e}"
+        );
+        let e = JsonlDataset::parse("{\"id\":1}", "d.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("dataset d.jsonl: line 1: invalid type"),
+            "{e}"
+        );
+        let dup = format!(
+            "{}\n{}",
+            GOOD.lines().next().unwrap(),
+            GOOD.lines().next().unwrap()
+        );
+        let e = JsonlDataset::parse(&dup, "d.jsonl")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "dataset d.jsonl: line 2: duplicate id \"a\"");
         let unknown = GOOD.replace("\"parallel_id\"", "\"paralel_id\"");
-        let e = JsonlDataset::parse(&unknown, "d.jsonl").unwrap_err().to_string();
+        let e = JsonlDataset::parse(&unknown, "d.jsonl")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `paralel_id`"), "{e}");
     }
 

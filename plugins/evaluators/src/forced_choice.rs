@@ -110,7 +110,10 @@ impl ForcedChoice {
             }
         }
         if cfg.batch_size == 0 {
-            return Err(ConfigError::new(Some("batch_size"), "batch_size must be at least 1"));
+            return Err(ConfigError::new(
+                Some("batch_size"),
+                "batch_size must be at least 1",
+            ));
         }
         Ok(ForcedChoice { cfg })
     }
@@ -133,12 +136,12 @@ impl ForcedChoice {
         prompt: &str,
         option: &str,
     ) -> Result<ScoreRequest, ComponentError> {
-        let sep = if prompt.ends_with(char::is_whitespace) || option.starts_with(char::is_whitespace)
-        {
-            ""
-        } else {
-            " "
-        };
+        let sep =
+            if prompt.ends_with(char::is_whitespace) || option.starts_with(char::is_whitespace) {
+                ""
+            } else {
+                " "
+            };
         let full = format!("{prompt}{sep}{option}");
         let boundary = prompt.len() + sep.len();
         let enc = backend.encode(&full)?;
@@ -250,7 +253,10 @@ mod tests {
             &self.info
         }
         fn capabilities(&self) -> Capabilities {
-            Capabilities { taps: vec![], intervention_taps: vec![] }
+            Capabilities {
+                taps: vec![],
+                intervention_taps: vec![],
+            }
         }
         fn encode(&self, text: &str) -> Result<Encoding, ComponentError> {
             Ok(Encoding {
@@ -325,13 +331,28 @@ mod tests {
         let items = vec![item("xyz", "abc"), item("abc", "xyz")];
         let mut b = backend();
         let out = eval(serde_json::json!({}))
-            .evaluate(&mut b, EvalRequest { items: &items, edit: None })
+            .evaluate(
+                &mut b,
+                EvalRequest {
+                    items: &items,
+                    edit: None,
+                },
+            )
             .unwrap();
         assert_eq!(out.per_item, vec![1.0, 0.0]);
         assert_eq!(out.value, 0.5);
-        let edit = NeuronEdit { tap: "t".into(), layers: vec![] };
+        let edit = NeuronEdit {
+            tap: "t".into(),
+            layers: vec![],
+        };
         let out = eval(serde_json::json!({}))
-            .evaluate(&mut b, EvalRequest { items: &items, edit: Some(&edit) })
+            .evaluate(
+                &mut b,
+                EvalRequest {
+                    items: &items,
+                    edit: Some(&edit),
+                },
+            )
             .unwrap();
         assert_eq!(out.per_item, vec![0.0, 1.0]);
     }
@@ -343,10 +364,22 @@ mod tests {
         let items = vec![item("xyzxyzxyzxyz", "a")];
         let mut b = backend();
         let mean = eval(serde_json::json!({"normalize": "mean"}))
-            .evaluate(&mut b, EvalRequest { items: &items, edit: None })
+            .evaluate(
+                &mut b,
+                EvalRequest {
+                    items: &items,
+                    edit: None,
+                },
+            )
             .unwrap();
         let sum = eval(serde_json::json!({"normalize": "sum"}))
-            .evaluate(&mut b, EvalRequest { items: &items, edit: None })
+            .evaluate(
+                &mut b,
+                EvalRequest {
+                    items: &items,
+                    edit: None,
+                },
+            )
             .unwrap();
         assert_eq!(mean.value, 1.0);
         assert_eq!(sum.value, 0.0);
@@ -356,7 +389,10 @@ mod tests {
     fn continuation_is_exactly_the_option_tokens() {
         let b = backend();
         let r = ForcedChoice::request(&b, "Q:", "ab").unwrap();
-        assert_eq!(r.context, b"Q: ".iter().map(|&x| u32::from(x)).collect::<Vec<_>>());
+        assert_eq!(
+            r.context,
+            b"Q: ".iter().map(|&x| u32::from(x)).collect::<Vec<_>>()
+        );
         assert_eq!(r.continuation, vec![u32::from(b'a'), u32::from(b'b')]);
     }
 

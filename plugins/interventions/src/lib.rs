@@ -118,7 +118,9 @@ mod tests {
     #[test]
     fn rejects_out_of_range_neurons_and_layers() {
         let set = NeuronSet::from_layers(vec![vec![4], vec![]]);
-        let e = ZeroAblation.edit(&set, "mlp.gate_act", &info()).unwrap_err();
+        let e = ZeroAblation
+            .edit(&set, "mlp.gate_act", &info())
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "neuron set: layer 0 neuron 4 is out of range (the model has 4 neurons per layer)"
@@ -129,9 +131,16 @@ mod tests {
 
     #[test]
     fn rejects_unknown_params() {
-        let e = zero_factory(&serde_json::json!({"factor": 2}), &FactoryContext::default())
-            .err()
-            .unwrap();
-        assert!(e.message.contains("unknown field `factor`"), "{}", e.message);
+        let e = zero_factory(
+            &serde_json::json!({"factor": 2}),
+            &FactoryContext::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.message.contains("unknown field `factor`"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -54,7 +54,10 @@ fn json_factory(
     if !ok {
         return Err(ConfigError::new(
             Some("file"),
-            format!("file \"{}\" must be a plain file name inside the run directory", cfg.file),
+            format!(
+                "file \"{}\" must be a plain file name inside the run directory",
+                cfg.file
+            ),
         ));
     }
     Ok(Box::new(JsonReporter { file: cfg.file }))
@@ -97,9 +100,12 @@ mod tests {
 
     #[test]
     fn rejects_paths_as_file_names() {
-        let e = json_factory(&serde_json::json!({"file": "../x.json"}), &FactoryContext::default())
-            .err()
-            .unwrap();
+        let e = json_factory(
+            &serde_json::json!({"file": "../x.json"}),
+            &FactoryContext::default(),
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.key.as_deref(), Some("file"));
     }
 }
