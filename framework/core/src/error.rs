@@ -54,6 +54,9 @@ pub enum ErrorClass {
     Input,
     /// A stage failed while running: exit 1.
     Stage,
+    /// A run-time loaded plugin failed (panicked, returned malformed output, or was poisoned
+    /// by an earlier panic): exit 3.
+    Plugin,
 }
 
 /// A failure inside a component at run time.
@@ -94,6 +97,16 @@ impl ComponentError {
     pub fn stage(message: impl Into<String>) -> Self {
         ComponentError {
             class: ErrorClass::Stage,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure of a run-time loaded plugin (exit 3); the message names the library path and
+    /// the component.
+    pub fn plugin(message: impl Into<String>) -> Self {
+        ComponentError {
+            class: ErrorClass::Plugin,
             message: message.into(),
             source: None,
         }

@@ -24,16 +24,20 @@ pub use evaluator::{EvalOutcome, EvalRequest, Evaluator};
 pub use id::{ComponentId, Kind};
 pub use intervention::{Intervention, NeuronEdit};
 pub use model::{
-    BackendLoader, Capabilities, Encoding, ModelBackend, ModelInfo, RecordBatch, ScoreRequest,
+    BackendLoader, Capabilities, Encoding, Inspection, ModelBackend, ModelInfo, RecordBatch,
+    ScoreRequest, TapValues,
 };
 pub use neurons::NeuronSet;
 pub use registry::{
-    AnyFactory, ComponentInfo, FactoryContext, Plugin, Registry, RegistryBuilder, RegistryError,
+    AnyFactory, AnySharedFactory, ComponentInfo, FactoryContext, Plugin, Registry, RegistryBuilder,
+    RegistryError, SharedFactory,
 };
 pub use reporter::{OutputFile, Reporter};
 pub use rng::SplitMix64;
 pub use scorer::{ScoreOutput, Scorer};
-pub use stats::{ActivationStats, LabelStats};
+pub use stats::{
+    ActivationStats, Bootstrap, ItemMeans, LabelStats, MergeError, Moments, poisson_weights,
+};
 
 /// The version of valex, shared by every workspace crate.
 pub const VALEX_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -56,6 +56,9 @@ pub struct RecordBatch {
     pub positions: Vec<Vec<bool>>,
     /// Per row: index of the label (into [`ActivationStats::labels`]) the row counts for.
     pub labels: Vec<usize>,
+    /// Per row: the item's key within its label (the record stage uses its ordinal), passed
+    /// to [`ActivationStats::add_item_layer`] for bootstrap weights and kept item means.
+    pub keys: Vec<u64>,
 }
 
 /// One continuation to score: `log p(continuation | context)`.
@@ -104,11 +107,14 @@ pub trait ModelBackend: Send {
     /// Fails when the tokenizer rejects the text.
     fn encode(&self, text: &str) -> Result<Encoding, ComponentError>;
 
-    /// Runs one batch forward and adds, for every layer, the per-label count of `act > 0`,
-    /// sum and sum of squares of `tap` over the marked positions into `stats`.
+    /// Runs one batch forward and adds, for every layer and every row with at least one
+    /// marked position, the row's count of `act > 0`, sum and sum of squares of `tap` over its
+    /// marked positions into `stats` with [`ActivationStats::add_item_layer`] (which derives
+    /// the item-level statistics). Rows with no marked position add nothing.
     ///
-    /// The backend updates only the per-neuron arrays (`active`, `sum`, `sum_sq`); token and
-    /// item counts are the caller's business. `edit` (if any) is applied during the forward.
+    /// The backend updates only the per-neuron arrays; token and item counts are the caller's
+    /// business ([`ActivationStats::count_item`]). `edit` (if any) is applied during the
+    /// forward.
     ///
     /// # Errors
     /// Fails on unknown taps, shape mismatches or device errors.
@@ -130,6 +136,64 @@ pub trait ModelBackend: Send {
         requests: &[ScoreRequest],
         edit: Option<&NeuronEdit>,
     ) -> Result<Vec<Vec<f32>>, ComponentError>;
+
+    /// Tokenizes a prompt followed by the start of the model's reply, with offsets into
+    /// `prompt + reply`. A backend with a chat template wraps `prompt` as the user turn and
+    /// puts `reply` after the assistant header; the default is `encode(prompt + reply)`.
+    /// Evaluators that score a continuation of a prompt call this instead of [`Self::encode`].
+    ///
+    /// # Errors
+    /// Fails when the tokenizer or the template rejects the text.
+    fn encode_reply(&self, prompt: &str, reply: &str) -> Result<Encoding, ComponentError> {
+        self.encode(&format!("{prompt}{reply}"))
+    }
+
+    /// Runs `rows` as one right-padded batch (row `i` holds its tokens from position 0) and
+    /// returns the logits and the activations of every layer at each of `taps`, for
+    /// debugging, parity checks and self-checks. Positions past a row's end hold 0.
+    ///
+    /// # Errors
+    /// The default: the backend does not support it. Otherwise unknown taps, out-of-range
+    /// ids or device errors.
+    fn inspect(
+        &mut self,
+        rows: &[Vec<u32>],
+        taps: &[String],
+    ) -> Result<Inspection, ComponentError> {
+        let _ = (rows, taps);
+        Err(ComponentError::config(format!(
+            "this {} backend does not support inspect",
+            self.info().architecture
+        )))
+    }
+}
+
+/// Logits and tap activations of one right-padded forward ([`ModelBackend::inspect`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    /// Padded length.
+    pub seq: usize,
+    /// Real tokens per row.
+    pub lens: Vec<usize>,
+    /// Width of a logits row.
+    pub vocab: usize,
+    /// `[rows, seq, vocab]` f32 logits, row-major; 0 past each row's end.
+    pub logits: Vec<f32>,
+    /// One entry per requested tap and layer, taps in request order, layers ascending.
+    pub taps: Vec<TapValues>,
+}
+
+/// One layer's activations at one tap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TapValues {
+    /// Tap name.
+    pub tap: String,
+    /// Layer index.
+    pub layer: usize,
+    /// Values per position (the tap's width).
+    pub width: usize,
+    /// `[rows, seq, width]` f32, row-major; 0 past each row's end.
+    pub values: Vec<f32>,
 }
 
 /// A backend's parsed configuration: cheap to build (validation), loads the model on demand.

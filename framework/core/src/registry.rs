@@ -3,9 +3,15 @@
 //! Each built-in crate exposes one [`Plugin`] that registers all its components. A factory
 //! deserialises its own params (`#[serde(deny_unknown_fields)]`), so unknown params are
 //! rejected in the same way for every component.
+//!
+//! Built-in factories are plain `fn` pointers ([`AnyFactory`]). Components of run-time loaded
+//! libraries need state (the library they call into), so the registry stores every factory as
+//! a shared closure ([`AnySharedFactory`]); [`RegistryBuilder::register_shared`] adds one
+//! under an explicit source (the library path).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -77,6 +83,62 @@ impl AnyFactory {
     }
 }
 
+/// Builds a component of kind `T` from its params; unlike [`Factory`] it may hold state
+/// (an external component's proxy factory holds its library).
+pub type SharedFactory<T> =
+    Arc<dyn Fn(&serde_json::Value, &FactoryContext) -> Result<Box<T>, ConfigError> + Send + Sync>;
+
+/// A shared factory of any kind: how the registry stores every factory.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum AnySharedFactory {
+    /// `backend/*`
+    Backend(SharedFactory<dyn BackendLoader>),
+    /// `dataset/*`
+    Dataset(SharedFactory<dyn Dataset>),
+    /// `scorer/*`
+    Scorer(SharedFactory<dyn Scorer>),
+    /// `intervention/*`
+    Intervention(SharedFactory<dyn Intervention>),
+    /// `evaluator/*`
+    Evaluator(SharedFactory<dyn Evaluator>),
+    /// `reporter/*`
+    Reporter(SharedFactory<dyn Reporter>),
+}
+
+impl std::fmt::Debug for AnySharedFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AnySharedFactory({})", self.kind())
+    }
+}
+
+impl AnySharedFactory {
+    /// The kind of component the factory builds.
+    pub fn kind(&self) -> Kind {
+        match self {
+            AnySharedFactory::Backend(_) => Kind::Backend,
+            AnySharedFactory::Dataset(_) => Kind::Dataset,
+            AnySharedFactory::Scorer(_) => Kind::Scorer,
+            AnySharedFactory::Intervention(_) => Kind::Intervention,
+            AnySharedFactory::Evaluator(_) => Kind::Evaluator,
+            AnySharedFactory::Reporter(_) => Kind::Reporter,
+        }
+    }
+}
+
+impl From<AnyFactory> for AnySharedFactory {
+    fn from(f: AnyFactory) -> Self {
+        match f {
+            AnyFactory::Backend(f) => AnySharedFactory::Backend(Arc::new(f)),
+            AnyFactory::Dataset(f) => AnySharedFactory::Dataset(Arc::new(f)),
+            AnyFactory::Scorer(f) => AnySharedFactory::Scorer(Arc::new(f)),
+            AnyFactory::Intervention(f) => AnySharedFactory::Intervention(Arc::new(f)),
+            AnyFactory::Evaluator(f) => AnySharedFactory::Evaluator(Arc::new(f)),
+            AnyFactory::Reporter(f) => AnySharedFactory::Reporter(Arc::new(f)),
+        }
+    }
+}
+
 /// A registered component as `valex plugins` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ComponentInfo {
@@ -86,7 +148,8 @@ pub struct ComponentInfo {
     pub kind: String,
     /// Component version.
     pub version: String,
-    /// The plugin that registered it (`valex-scorers`, or an external library).
+    /// The plugin that registered it (`valex-scorers`), or the path of the external library
+    /// that provides it.
     pub source: String,
     /// One-line description.
     pub summary: String,
@@ -94,7 +157,7 @@ pub struct ComponentInfo {
 
 struct Entry {
     info: ComponentInfo,
-    factory: AnyFactory,
+    factory: AnySharedFactory,
 }
 
 /// Registry errors.
@@ -184,6 +247,23 @@ impl RegistryBuilder {
         summary: &str,
         factory: AnyFactory,
     ) -> Result<&mut Self, RegistryError> {
+        let source = self.current_source.clone();
+        self.register_shared(id, version, summary, &source, factory.into())
+    }
+
+    /// Registers one component whose factory may hold state, naming its `source` (for an
+    /// external component, the path of its library).
+    ///
+    /// # Errors
+    /// A malformed id, an id whose kind differs from the factory's, or a duplicate.
+    pub fn register_shared(
+        &mut self,
+        id: &str,
+        version: &str,
+        summary: &str,
+        source: &str,
+        factory: AnySharedFactory,
+    ) -> Result<&mut Self, RegistryError> {
         let parsed = ComponentId::parse(id).map_err(|reason| RegistryError::InvalidId {
             id: id.to_owned(),
             reason,
@@ -198,7 +278,7 @@ impl RegistryBuilder {
             return Err(RegistryError::Duplicate {
                 id: id.to_owned(),
                 first: e.info.source.clone(),
-                second: self.current_source.clone(),
+                second: source.to_owned(),
             });
         }
         self.entries.insert(
@@ -208,7 +288,7 @@ impl RegistryBuilder {
                     id: id.to_owned(),
                     kind: parsed.kind().to_string(),
                     version: version.to_owned(),
-                    source: self.current_source.clone(),
+                    source: source.to_owned(),
                     summary: summary.to_owned(),
                 },
                 factory,
@@ -244,7 +324,7 @@ impl Registry {
         &self,
         kind: Kind,
         id: &str,
-    ) -> Result<(&ComponentInfo, AnyFactory), RegistryError> {
+    ) -> Result<(&ComponentInfo, AnySharedFactory), RegistryError> {
         let full = if id.contains('/') {
             id.to_owned()
         } else {
@@ -253,7 +333,7 @@ impl Registry {
         if let Some(e) = self.entries.get(&full)
             && e.factory.kind() == kind
         {
-            return Ok((&e.info, e.factory));
+            return Ok((&e.info, e.factory.clone()));
         }
         let of_kind: Vec<&str> = self
             .entries
@@ -292,7 +372,7 @@ impl Registry {
         cx: &FactoryContext,
     ) -> Result<Box<dyn BackendLoader>, ConfigError> {
         match self.lookup(Kind::Backend, id).map_err(unknown)?.1 {
-            AnyFactory::Backend(f) => f(params, cx),
+            AnySharedFactory::Backend(f) => f(params, cx),
             _ => unreachable!("lookup checked the kind"),
         }
     }
@@ -308,7 +388,7 @@ impl Registry {
         cx: &FactoryContext,
     ) -> Result<Box<dyn Dataset>, ConfigError> {
         match self.lookup(Kind::Dataset, id).map_err(unknown)?.1 {
-            AnyFactory::Dataset(f) => f(params, cx),
+            AnySharedFactory::Dataset(f) => f(params, cx),
             _ => unreachable!("lookup checked the kind"),
         }
     }
@@ -324,7 +404,7 @@ impl Registry {
         cx: &FactoryContext,
     ) -> Result<Box<dyn Scorer>, ConfigError> {
         match self.lookup(Kind::Scorer, id).map_err(unknown)?.1 {
-            AnyFactory::Scorer(f) => f(params, cx),
+            AnySharedFactory::Scorer(f) => f(params, cx),
             _ => unreachable!("lookup checked the kind"),
         }
     }
@@ -340,7 +420,7 @@ impl Registry {
         cx: &FactoryContext,
     ) -> Result<Box<dyn Intervention>, ConfigError> {
         match self.lookup(Kind::Intervention, id).map_err(unknown)?.1 {
-            AnyFactory::Intervention(f) => f(params, cx),
+            AnySharedFactory::Intervention(f) => f(params, cx),
             _ => unreachable!("lookup checked the kind"),
         }
     }
@@ -356,7 +436,7 @@ impl Registry {
         cx: &FactoryContext,
     ) -> Result<Box<dyn Evaluator>, ConfigError> {
         match self.lookup(Kind::Evaluator, id).map_err(unknown)?.1 {
-            AnyFactory::Evaluator(f) => f(params, cx),
+            AnySharedFactory::Evaluator(f) => f(params, cx),
             _ => unreachable!("lookup checked the kind"),
         }
     }
@@ -372,7 +452,7 @@ impl Registry {
         cx: &FactoryContext,
     ) -> Result<Box<dyn Reporter>, ConfigError> {
         match self.lookup(Kind::Reporter, id).map_err(unknown)?.1 {
-            AnyFactory::Reporter(f) => f(params, cx),
+            AnySharedFactory::Reporter(f) => f(params, cx),
             _ => unreachable!("lookup checked the kind"),
         }
     }
@@ -453,6 +533,57 @@ mod tests {
             e.to_string(),
             "component scorer/lape is registered twice: by first and by second"
         );
+    }
+
+    #[test]
+    fn shared_factories_keep_state_and_name_their_source() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let factory: SharedFactory<dyn Scorer> = Arc::new(move |p, cx| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            make(p, cx)
+        });
+        let mut b = RegistryBuilder::new();
+        b.add_plugin(&P("valex-scorers")).unwrap();
+        b.register_shared(
+            "scorer/smd",
+            "0.1.0",
+            "external",
+            "plugins/libx.so",
+            AnySharedFactory::Scorer(factory.clone()),
+        )
+        .unwrap();
+        let e = b
+            .register_shared(
+                "scorer/lape",
+                "9",
+                "",
+                "plugins/liby.so",
+                AnySharedFactory::Scorer(factory),
+            )
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "component scorer/lape is registered twice: by valex-scorers and by plugins/liby.so"
+        );
+        let r = b.build();
+        let (info, f) = r.lookup(Kind::Scorer, "smd").unwrap();
+        assert_eq!(info.source, "plugins/libx.so");
+        assert_eq!(f.kind(), Kind::Scorer);
+        r.scorer(
+            "scorer/smd",
+            &serde_json::Value::Null,
+            &FactoryContext::default(),
+        )
+        .unwrap();
+        r.scorer(
+            "scorer/lape",
+            &serde_json::Value::Null,
+            &FactoryContext::default(),
+        )
+        .unwrap();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //!   `<value>/<condition>`, counting tokens with `SiLU(gate) > 0`;
 //! - `counts.json`: per label `{"token_num": float, "question_num": int}`.
 //!
-//! Only counts are released: the statistics returned here have **empty** `sum` and `sum_sq`
-//! vectors (not zeros), so a scorer that needs activation sums fails on their length instead
+//! Only counts are released: the statistics returned here have **empty** `sum`, `sum_sq` and
+//! item-level vectors (not zeros), so a scorer that needs activation sums fails on their length instead
 //! of silently using zeros. LAPE needs only counts.
 
 use std::path::Path;
@@ -73,14 +73,7 @@ pub fn read_released_counts(
                 "label {name} is requested twice"
             ))));
         }
-        out.push(LabelStats {
-            name: name.clone(),
-            tokens,
-            items,
-            active: Vec::new(),
-            sum: Vec::new(),
-            sum_sq: Vec::new(),
-        });
+        out.push(LabelStats::counts_only(name, tokens, items, Vec::new()));
     }
 
     let mut reader = StReader::open(&dir.join(RELEASED_TENSORS), FileKind::ReleasedCounts)?;
@@ -102,12 +95,9 @@ pub fn read_released_counts(
     for l in &mut out {
         l.active = reader.read_f64(&l.name, &shape, "I32")?;
     }
-    Ok(ActivationStats {
-        tap: RELEASED_TAP.to_owned(),
-        n_layers: shape[0],
-        n_neurons: shape[1],
-        labels: out,
-    })
+    let mut stats = ActivationStats::new(RELEASED_TAP, shape[0], shape[1], &[]);
+    stats.labels = out;
+    Ok(stats)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! so that loading 2 of 24 labels reads 2 of 24 tensors from disk.
 //!
 //! It owns header validation (offsets inside the file, byte length matching dtype x shape)
-//! and decoding of `F64` and `I32` tensors into `f64`. Writing uses the `safetensors` crate.
+//! and decoding of `F64`/`I32` tensors into `f64`, `F32` into `f32` and `I64`/`U64` into `u64`.
+//! Writing uses the `safetensors` crate.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -30,6 +31,7 @@ pub(crate) struct StReader {
     path: PathBuf,
     kind: FileKind,
     tensors: BTreeMap<String, TensorEntry>,
+    metadata: BTreeMap<String, String>,
 }
 
 fn dtype_size(dtype: &str) -> Option<u64> {
@@ -68,8 +70,17 @@ impl StReader {
             .map_err(|e| bad("header is not a JSON object".into()).with_source(e))?;
         let data_start = 8 + n;
         let mut tensors = BTreeMap::new();
+        let mut metadata = BTreeMap::new();
         for (name, v) in map {
             if name == "__metadata__" {
+                // String-to-string by the format; other values are ignored.
+                if let Some(o) = v.as_object() {
+                    for (k, v) in o {
+                        if let Some(v) = v.as_str() {
+                            metadata.insert(k.clone(), v.to_owned());
+                        }
+                    }
+                }
                 continue;
             }
             let entry = parse_entry(&name, &v, data_start, file_len).map_err(bad)?;
@@ -80,7 +91,13 @@ impl StReader {
             path: path.to_owned(),
             kind,
             tensors,
+            metadata,
         })
+    }
+
+    /// The header's `__metadata__` (string values only).
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
     }
 
     /// The header entry of `name`.
@@ -102,6 +119,71 @@ impl StReader {
         expected_shape: &[usize],
         expected_dtype: &str,
     ) -> Result<Vec<f64>, StatsIoError> {
+        let raw = self.read_checked(name, expected_shape, expected_dtype)?;
+        Ok(match expected_dtype {
+            "F64" => raw
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")))
+                .collect(),
+            "I32" => raw
+                .chunks_exact(4)
+                .map(|c| f64::from(i32::from_le_bytes(c.try_into().expect("chunk of 4"))))
+                .collect(),
+            other => unreachable!("read_f64 is only called with F64 or I32, not {other}"),
+        })
+    }
+
+    /// Reads an `F32` tensor `name` of shape `expected_shape`.
+    pub fn read_f32(
+        &mut self,
+        name: &str,
+        expected_shape: &[usize],
+    ) -> Result<Vec<f32>, StatsIoError> {
+        let raw = self.read_checked(name, expected_shape, "F32")?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("chunk of 4")))
+            .collect())
+    }
+
+    /// Reads an integer tensor (`I64` or `U64`, as `expected_dtype` says) of shape
+    /// `expected_shape`; negative `I64` values are an error naming the tensor.
+    pub fn read_u64(
+        &mut self,
+        name: &str,
+        expected_shape: &[usize],
+        expected_dtype: &str,
+    ) -> Result<Vec<u64>, StatsIoError> {
+        let raw = self.read_checked(name, expected_shape, expected_dtype)?;
+        let words = raw
+            .chunks_exact(8)
+            .map(|c| <[u8; 8]>::try_from(c).expect("chunk of 8"));
+        match expected_dtype {
+            "U64" => Ok(words.map(u64::from_le_bytes).collect()),
+            "I64" => words
+                .map(|w| {
+                    u64::try_from(i64::from_le_bytes(w)).map_err(|_| {
+                        StatsIoError::new(
+                            self.kind,
+                            &self.path,
+                            StatsIoErrorKind::Invalid(format!(
+                                "tensor {name} holds a negative index"
+                            )),
+                        )
+                    })
+                })
+                .collect(),
+            other => unreachable!("read_u64 is only called with I64 or U64, not {other}"),
+        }
+    }
+
+    /// The raw little-endian bytes of `name` after checking dtype and shape.
+    fn read_checked(
+        &mut self,
+        name: &str,
+        expected_shape: &[usize],
+        expected_dtype: &str,
+    ) -> Result<Vec<u8>, StatsIoError> {
         let entry = self.entry(name)?.clone();
         let err = |k: StatsIoErrorKind| StatsIoError::new(self.kind, &self.path, k);
         if entry.dtype != expected_dtype {
@@ -124,17 +206,7 @@ impl StReader {
             .seek(SeekFrom::Start(entry.start))
             .and_then(|_| self.file.read_exact(&mut raw))
             .map_err(|e| err(StatsIoErrorKind::Read).with_source(e))?;
-        Ok(match expected_dtype {
-            "F64" => raw
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")))
-                .collect(),
-            "I32" => raw
-                .chunks_exact(4)
-                .map(|c| f64::from(i32::from_le_bytes(c.try_into().expect("chunk of 4"))))
-                .collect(),
-            other => unreachable!("read_f64 is only called with F64 or I32, not {other}"),
-        })
+        Ok(raw)
     }
 }
 

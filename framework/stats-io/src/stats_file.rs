@@ -1,10 +1,22 @@
 //! The valex statistics file: what the record stage writes and `valex score` reads.
 //!
 //! Layout, for a stem `dir/stats`:
-//! - `dir/stats.safetensors`: `F64` tensors `<label>/active`, `<label>/sum`, `<label>/sum_sq`,
-//!   each `[n_layers, n_neurons]`, sorted by name (so equal statistics give equal bytes);
+//! - `dir/stats.safetensors`, tensors sorted by name (so equal statistics give equal bytes):
+//!   - `F64` `<label>/active`, `<label>/sum`, `<label>/sum_sq`, each `[n_layers, n_neurons]`
+//!     (token level);
+//!   - when `item_level`: `F64` `<label>/item_sum`, `<label>/item_sum_sq` (item level: sums of
+//!     each item's mean activation and of its square);
+//!   - when `item_means`: `F32` `<label>/item_means` `[items, n_layers, n_neurons]` and `U64`
+//!     `<label>/item_keys` `[items]`;
+//!   - per bootstrap replicate `b`: `bootstrap/<b>/<label>/<field>` for the token- and
+//!     item-level fields above (replicate item means are not stored: they are the main ones
+//!     repeated by their Poisson weights, which the reader recomputes from the seed);
 //! - `dir/stats.json`: `{"format": "valex-stats", "version": 1, "tap", "n_layers",
-//!   "n_neurons", "labels": [{"name", "tokens", "items"}], "provenance": {..}}`.
+//!   "n_neurons", "labels": [{"name", "tokens", "items"}], "item_level": bool,
+//!   "item_means": bool, "bootstrap": {"seed", "replicates": [{"labels": [..]}]},
+//!   "provenance": {..}}`. `item_level`, `item_means` and `bootstrap` are absent in files of
+//!   valex 0.1 issue 2, which read as statistics without item level (version 1 is kept: old
+//!   readers ignore the new keys and tensors).
 //!
 //! Both files are replaced atomically; the tensors file is written first, so a reader that
 //! finds the sidecar also finds its tensors. Statistics without sums (e.g. from
@@ -15,7 +27,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, serialize};
 use serde_json::{Value, json};
-use valex_core::{ActivationStats, LabelStats};
+use valex_core::{ActivationStats, Bootstrap, ItemMeans, LabelStats, poisson_weights};
 
 use crate::atomic::write_atomic;
 use crate::error::{FileKind, StatsIoError, StatsIoErrorKind};
@@ -78,60 +90,137 @@ fn encode(
     let invalid =
         |m: String| StatsIoError::new(FileKind::Statistics, path, StatsIoErrorKind::Invalid(m));
     let n = stats.n_layers * stats.n_neurons;
-    let shape = vec![stats.n_layers, stats.n_neurons];
-    let mut buffers: Vec<(String, Vec<u8>)> = Vec::with_capacity(3 * stats.labels.len());
-    for (i, l) in stats.labels.iter().enumerate() {
-        if l.name.is_empty() {
-            return Err(invalid(format!("label {i} has an empty name")));
+    let item_level = stats.labels.iter().any(|l| l.has_item_stats(n));
+    let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    push_label_tensors(stats, "", item_level, &mut buffers).map_err(invalid)?;
+    if stats.keep_item_means {
+        for l in &stats.labels {
+            let keys: Vec<u8> = l
+                .item_means
+                .iter()
+                .flat_map(|m| m.key.to_le_bytes())
+                .collect();
+            let mut means = Vec::with_capacity(4 * n * l.item_means.len());
+            for m in &l.item_means {
+                if m.means.len() != n {
+                    return Err(invalid(format!(
+                        "label {}: item {} has {} means, expected {n}",
+                        l.name,
+                        m.key,
+                        m.means.len()
+                    )));
+                }
+                means.extend(m.means.iter().flat_map(|v| v.to_le_bytes()));
+            }
+            let k = l.item_means.len();
+            buffers.push((format!("{}/item_keys", l.name), Dtype::U64, vec![k], keys));
+            buffers.push((
+                format!("{}/item_means", l.name),
+                Dtype::F32,
+                vec![k, stats.n_layers, stats.n_neurons],
+                means,
+            ));
         }
-        if stats.labels[..i].iter().any(|o| o.name == l.name) {
-            return Err(invalid(format!("label {} appears twice", l.name)));
-        }
-        for (field, values) in [
-            ("active", &l.active),
-            ("sum", &l.sum),
-            ("sum_sq", &l.sum_sq),
-        ] {
-            if values.len() != n {
+    }
+    let mut boot_doc = Value::Null;
+    if let Some(b) = &stats.bootstrap {
+        let mut reps = Vec::with_capacity(b.replicates.len());
+        for (i, r) in b.replicates.iter().enumerate() {
+            if r.label_names() != stats.label_names() {
                 return Err(invalid(format!(
-                    "label {}: {field} has {} values, expected {n} ({} layers x {} neurons)",
-                    l.name,
-                    values.len(),
-                    stats.n_layers,
-                    stats.n_neurons
+                    "bootstrap replicate {i} has labels {:?}, expected {:?}",
+                    r.label_names(),
+                    stats.label_names()
                 )));
             }
-            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            buffers.push((format!("{}/{field}", l.name), bytes));
+            push_label_tensors(r, &format!("bootstrap/{i}/"), item_level, &mut buffers)
+                .map_err(invalid)?;
+            reps.push(json!({"labels": label_entries(r)}));
         }
+        boot_doc = json!({"seed": b.seed, "replicates": reps});
     }
     let views = buffers
         .iter()
-        .map(|(name, bytes)| {
-            TensorView::new(Dtype::F64, shape.clone(), bytes).map(|v| (name.as_str(), v))
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.as_str(), v))
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid("cannot build tensor views".into()).with_source(e))?;
     let tensors = serialize(views, None)
         .map_err(|e| invalid("cannot serialise tensors".into()).with_source(e))?;
-    let labels: Vec<Value> = stats
-        .labels
-        .iter()
-        .map(|l| json!({"name": l.name, "tokens": l.tokens, "items": l.items}))
-        .collect();
-    let sidecar = json!({
+    let mut sidecar = json!({
         "format": STATS_FORMAT,
         "version": STATS_VERSION,
         "tap": stats.tap,
         "n_layers": stats.n_layers,
         "n_neurons": stats.n_neurons,
-        "labels": labels,
-        "provenance": provenance,
+        "labels": label_entries(stats),
+        "item_level": item_level,
+        "item_means": stats.keep_item_means,
     });
+    if !boot_doc.is_null() {
+        sidecar["bootstrap"] = boot_doc;
+    }
+    sidecar["provenance"] = provenance.clone();
     let mut sidecar = serde_json::to_vec_pretty(&sidecar)
         .map_err(|e| invalid("cannot serialise the sidecar".into()).with_source(e))?;
     sidecar.push(b'\n');
     Ok(EncodedStats { tensors, sidecar })
+}
+
+fn label_entries(stats: &ActivationStats) -> Vec<Value> {
+    stats
+        .labels
+        .iter()
+        .map(|l| json!({"name": l.name, "tokens": l.tokens, "items": l.items}))
+        .collect()
+}
+
+/// Appends the `F64` arrays of every label of `stats` as `<prefix><label>/<field>`.
+fn push_label_tensors(
+    stats: &ActivationStats,
+    prefix: &str,
+    item_level: bool,
+    out: &mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+) -> Result<(), String> {
+    let n = stats.n_layers * stats.n_neurons;
+    let shape = vec![stats.n_layers, stats.n_neurons];
+    for (i, l) in stats.labels.iter().enumerate() {
+        if l.name.is_empty() {
+            return Err(format!("label {i} has an empty name"));
+        }
+        if stats.labels[..i].iter().any(|o| o.name == l.name) {
+            return Err(format!("label {} appears twice", l.name));
+        }
+        let mut fields = vec![
+            ("active", &l.active),
+            ("sum", &l.sum),
+            ("sum_sq", &l.sum_sq),
+        ];
+        if item_level {
+            fields.push(("item_sum", &l.item_sum));
+            fields.push(("item_sum_sq", &l.item_sum_sq));
+        }
+        for (field, values) in fields {
+            if values.len() != n {
+                return Err(format!(
+                    "label {}: {field} has {} values, expected {n} ({} layers x {} neurons)",
+                    l.name,
+                    values.len(),
+                    stats.n_layers,
+                    stats.n_neurons
+                ));
+            }
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            out.push((
+                format!("{prefix}{}/{field}", l.name),
+                Dtype::F64,
+                shape.clone(),
+                bytes,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes `stats` as `<stem>.safetensors` + `<stem>.json`, each atomically.
@@ -207,52 +296,147 @@ pub fn read_stats(path: &Path) -> Result<(ActivationStats, Value), StatsIoError>
             .ok_or_else(|| key_err(key, "missing or not an integer"))
     };
     let (n_layers, n_neurons) = (dim("n_layers")?, dim("n_neurons")?);
-    let entries = sidecar
-        .get("labels")
-        .and_then(Value::as_array)
-        .ok_or_else(|| key_err("labels", "missing or not an array"))?;
-    let mut labels: Vec<LabelStats> = Vec::with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        let name = e
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| key_err(&format!("labels[{i}].name"), "missing or not a string"))?;
-        let tokens = e
-            .get("tokens")
-            .and_then(Value::as_f64)
-            .ok_or_else(|| key_err(&format!("labels[{i}].tokens"), "missing or not a number"))?;
-        let items = e
-            .get("items")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| key_err(&format!("labels[{i}].items"), "missing or not an integer"))?;
-        if labels.iter().any(|l| l.name == name) {
-            return Err(side_err(StatsIoErrorKind::Invalid(format!(
-                "label {name} appears twice"
-            ))));
-        }
-        labels.push(LabelStats {
-            name: name.to_owned(),
-            tokens,
-            items,
-            active: Vec::new(),
-            sum: Vec::new(),
-            sum_sq: Vec::new(),
-        });
+    let item_level = flag(&sidecar, "item_level").map_err(|m| key_err("item_level", m))?;
+    let keep_means = flag(&sidecar, "item_means").map_err(|m| key_err("item_means", m))?;
+    let labels = parse_labels(&sidecar["labels"], "labels").map_err(|(k, m)| key_err(&k, &m))?;
+    let duplicate = labels
+        .iter()
+        .enumerate()
+        .find(|(i, l)| labels[..*i].iter().any(|o| o.name == l.name));
+    if let Some((_, l)) = duplicate {
+        return Err(side_err(StatsIoErrorKind::Invalid(format!(
+            "label {} appears twice",
+            l.name
+        ))));
     }
     let mut reader = StReader::open(&paths.tensors, FileKind::Statistics)?;
     let shape = [n_layers, n_neurons];
-    for l in &mut labels {
-        l.active = reader.read_f64(&format!("{}/active", l.name), &shape, "F64")?;
-        l.sum = reader.read_f64(&format!("{}/sum", l.name), &shape, "F64")?;
-        l.sum_sq = reader.read_f64(&format!("{}/sum_sq", l.name), &shape, "F64")?;
+    let mut stats = ActivationStats::new(tap, n_layers, n_neurons, &[]);
+    stats.labels = labels;
+    stats.keep_item_means = keep_means;
+    read_label_tensors(&mut reader, &mut stats.labels, "", &shape, item_level)?;
+    if keep_means {
+        for l in &mut stats.labels {
+            let keys = reader
+                .entry(&format!("{}/item_keys", l.name))?
+                .shape
+                .clone();
+            let k = keys.first().copied().unwrap_or(0);
+            let keys = reader.read_u64(&format!("{}/item_keys", l.name), &[k], "U64")?;
+            let means =
+                reader.read_f32(&format!("{}/item_means", l.name), &[k, n_layers, n_neurons])?;
+            let n = n_layers * n_neurons;
+            l.item_means = keys
+                .iter()
+                .enumerate()
+                .map(|(i, &key)| ItemMeans {
+                    key,
+                    means: means[i * n..(i + 1) * n].to_vec(),
+                })
+                .collect();
+        }
     }
-    let stats = ActivationStats {
-        tap: tap.to_owned(),
-        n_layers,
-        n_neurons,
-        labels,
-    };
+    if let Some(b) = sidecar.get("bootstrap").filter(|b| !b.is_null()) {
+        let seed = b
+            .get("seed")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| key_err("bootstrap.seed", "missing or not an integer"))?;
+        let reps = b
+            .get("replicates")
+            .and_then(Value::as_array)
+            .ok_or_else(|| key_err("bootstrap.replicates", "missing or not an array"))?;
+        let mut replicates = Vec::with_capacity(reps.len());
+        for (i, r) in reps.iter().enumerate() {
+            let at = format!("bootstrap.replicates[{i}].labels");
+            let mut labels = parse_labels(&r["labels"], &at).map_err(|(k, m)| key_err(&k, &m))?;
+            if labels
+                .iter()
+                .map(|l| &l.name)
+                .ne(stats.labels.iter().map(|l| &l.name))
+            {
+                return Err(key_err(&at, "labels differ from the main labels"));
+            }
+            read_label_tensors(
+                &mut reader,
+                &mut labels,
+                &format!("bootstrap/{i}/"),
+                &shape,
+                item_level,
+            )?;
+            let mut rep = ActivationStats::new(tap, n_layers, n_neurons, &[]);
+            rep.labels = labels;
+            rep.keep_item_means = keep_means;
+            replicates.push(rep);
+        }
+        if keep_means {
+            for (li, l) in stats.labels.iter().enumerate() {
+                for m in &l.item_means {
+                    let w = poisson_weights(seed, &l.name, m.key, replicates.len());
+                    for (rep, &w) in replicates.iter_mut().zip(&w) {
+                        for _ in 0..w {
+                            rep.labels[li].item_means.push(m.clone());
+                        }
+                    }
+                }
+            }
+        }
+        stats.bootstrap = Some(Bootstrap { seed, replicates });
+    }
     Ok((stats, sidecar))
+}
+
+/// An optional boolean sidecar key (absent = false).
+fn flag(sidecar: &Value, key: &str) -> Result<bool, &'static str> {
+    match sidecar.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(v) => v.as_bool().ok_or("not a boolean"),
+    }
+}
+
+/// `[{"name", "tokens", "items"}]` at `at` into labels without arrays.
+fn parse_labels(v: &Value, at: &str) -> Result<Vec<LabelStats>, (String, String)> {
+    let entries = v
+        .as_array()
+        .ok_or_else(|| (at.to_owned(), "missing or not an array".to_owned()))?;
+    let mut labels = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let missing =
+            |k: &str, what: &str| (format!("{at}[{i}].{k}"), format!("missing or not {what}"));
+        let name = e
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| missing("name", "a string"))?;
+        let tokens = e
+            .get("tokens")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| missing("tokens", "a number"))?;
+        let items = e
+            .get("items")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| missing("items", "an integer"))?;
+        labels.push(LabelStats::counts_only(name, tokens, items, Vec::new()));
+    }
+    Ok(labels)
+}
+
+fn read_label_tensors(
+    reader: &mut StReader,
+    labels: &mut [LabelStats],
+    prefix: &str,
+    shape: &[usize; 2],
+    item_level: bool,
+) -> Result<(), StatsIoError> {
+    for l in labels {
+        let name = |field: &str| format!("{prefix}{}/{field}", l.name);
+        l.active = reader.read_f64(&name("active"), shape, "F64")?;
+        l.sum = reader.read_f64(&name("sum"), shape, "F64")?;
+        l.sum_sq = reader.read_f64(&name("sum_sq"), shape, "F64")?;
+        if item_level {
+            l.item_sum = reader.read_f64(&name("item_sum"), shape, "F64")?;
+            l.item_sum_sq = reader.read_f64(&name("item_sum_sq"), shape, "F64")?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

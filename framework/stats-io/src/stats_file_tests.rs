@@ -166,3 +166,106 @@ fn stats_paths_strip_known_extensions_only() {
     let p = stats_paths(Path::new("a/b.c"));
     assert_eq!(p.tensors, PathBuf::from("a/b.c.safetensors"));
 }
+
+/// Statistics with item level, kept item means and 3 bootstrap replicates, from a few items.
+fn full_sample() -> ActivationStats {
+    let labels = vec!["富强/support".to_owned(), "b".to_owned()];
+    let mut s = ActivationStats::new("mlp.gate_act", 2, 3, &labels)
+        .with_item_means()
+        .with_bootstrap(42, 3);
+    for key in 0..5_u64 {
+        let label = usize::from(key % 2 == 1);
+        #[expect(clippy::cast_precision_loss, reason = "tiny test values")]
+        let k = key as f64;
+        s.count_item(label, key, 2.0 + k);
+        for layer in 0..2 {
+            let a = [1.0, 0.0, 2.0];
+            let sm = [0.5 * k, -1.0, 3.0 + k];
+            let sq = [k * k, 1.0, 9.0];
+            s.add_item_layer(label, key, layer, 2.0 + k, &a, &sm, &sq);
+        }
+    }
+    s
+}
+
+#[test]
+fn round_trips_item_level_item_means_and_replicates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stem = dir.path().join("full");
+    let s = full_sample();
+    assert!(s.labels[0].item_means.len() == 3 && s.n_replicates() == 3);
+    write_stats(&stem, &s, &prov()).expect("writes");
+    let (back, sidecar) = read_stats(&stem).expect("reads");
+    assert_eq!(sidecar["item_level"], true);
+    assert_eq!(sidecar["item_means"], true);
+    assert_eq!(sidecar["bootstrap"]["seed"], 42);
+    assert_eq!(
+        back, s,
+        "everything, replicate item means included, comes back"
+    );
+    // Writing what was read gives the same bytes.
+    assert_eq!(
+        encode_stats(&back, &prov()).expect("encodes"),
+        encode_stats(&s, &prov()).expect("encodes")
+    );
+}
+
+#[test]
+fn files_without_item_level_keys_read_as_token_level_only() {
+    let (dir, stem) = {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stem = dir.path().join("old");
+        (dir, stem)
+    };
+    write_stats(&stem, &sample(), &prov()).expect("writes");
+    // Emulate a file of issue 2: no item_level / item_means keys.
+    let side = dir.path().join("old.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&side).expect("read")).expect("json");
+    let o = v.as_object_mut().expect("object");
+    o.remove("item_level");
+    o.remove("item_means");
+    std::fs::write(&side, serde_json::to_vec(&v).expect("json")).expect("write");
+    let (back, _) = read_stats(&stem).expect("reads");
+    assert!(
+        back.labels
+            .iter()
+            .all(|l| l.item_sum.is_empty() && l.item_sum_sq.is_empty())
+    );
+    assert_eq!(back.labels[0].active, sample().labels[0].active);
+    assert!(back.bootstrap.is_none());
+}
+
+#[test]
+fn missing_replicate_tensor_is_named() {
+    let (_dir, err) = {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stem = dir.path().join("s");
+        write_stats(&stem, &full_sample(), &prov()).expect("writes");
+        let side = dir.path().join("s.json");
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(&side).expect("read")).expect("json");
+        let reps = v["bootstrap"]["replicates"].as_array_mut().expect("array");
+        reps.push(reps[0].clone());
+        std::fs::write(&side, serde_json::to_vec(&v).expect("json")).expect("write");
+        let err = read_stats(&stem).expect_err("replicate 3 has no tensors");
+        (dir, err)
+    };
+    assert_eq!(
+        *err.kind,
+        StatsIoErrorKind::MissingTensor {
+            name: "bootstrap/3/富强/support/active".into()
+        }
+    );
+}
+
+#[test]
+fn labels_with_and_without_item_level_are_not_written() {
+    let mut s = sample();
+    s.labels[1].item_sum.clear();
+    let err = encode_stats(&s, &Value::Null).expect_err("mixed layout");
+    assert_eq!(
+        err.to_string(),
+        "statistics file <memory>: label 富强/conflict: item_sum has 0 values, expected 6 \
+         (2 layers x 3 neurons)"
+    );
+}

@@ -52,6 +52,7 @@ fn lape_reproduces_all_48_published_masks() {
     let settings = [("semantic", 0.5), ("decision", 0.95)];
     let mut matched = 0;
     let mut mismatches = Vec::new();
+    let mut exported = Vec::new();
     for value in VALUES {
         let labels = vec![format!("{value}/support"), format!("{value}/conflict")];
         let stats = read_released_counts(&dir, Some(&labels)).expect("released counts load");
@@ -66,6 +67,11 @@ fn lape_reproduces_all_48_published_masks() {
             .expect("valid config");
             let out = scorer.score(&stats, &labels).expect("lape scores");
             assert_eq!(out.details["selected"], 5304);
+            exported.extend(
+                out.sets
+                    .iter()
+                    .map(|(l, s)| (format!("{l}/{setting}"), s.clone())),
+            );
             for ((label, ours), condition) in out.sets.iter().zip(["support", "conflict"]) {
                 assert_eq!(label, &format!("{value}/{condition}"));
                 let theirs = published_set(&published[value][setting][condition]);
@@ -83,6 +89,14 @@ fn lape_reproduces_all_48_published_masks() {
         }
     }
     eprintln!("published masks reproduced exactly: {matched} of 48");
+    // LAPE's layout round-trips the reproduced masks.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path().join("mask.safetensors");
+    valex_stats_io::export_lape_masks(&p, &exported).expect("exports");
+    assert_eq!(
+        valex_stats_io::import_lape_masks(&p, None).expect("imports"),
+        exported
+    );
     assert!(
         mismatches.is_empty(),
         "mismatches:\n{}",
