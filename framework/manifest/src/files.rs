@@ -19,6 +19,8 @@ pub(crate) struct Reader {
     pub(crate) layers: Vec<Layer>,
     /// Files in read order, as displayed.
     pub(crate) files: Vec<PathBuf>,
+    /// Folder of each file read, as displayed, by its origin name (for `[[plugins]] path`).
+    pub(crate) dirs: std::collections::BTreeMap<String, PathBuf>,
     /// Canonical path and display path of each file being read (for cycle detection).
     stack: Vec<(PathBuf, PathBuf)>,
     pub(crate) fatal: Vec<ManifestError>,
@@ -95,6 +97,7 @@ impl Reader {
             self.visit(&fs_dir.join(&inc), inc_display, inc_origin, Some(&display));
         }
         self.stack.pop();
+        self.dirs.insert(origin.clone(), display_dir.to_path_buf());
         self.layers.push(Layer {
             origin,
             dict: table_to_dict(table),
@@ -201,7 +204,7 @@ fn io_message(e: &std::io::Error) -> String {
 
 /// Lexically removes `.` and `name/..` pairs so messages show `experiments/_base/y.toml`
 /// rather than `experiments/x/../_base/y.toml`. Leading `..` are kept.
-fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out: Vec<Component<'_>> = Vec::new();
     for c in p.components() {
         match c {

@@ -27,8 +27,10 @@ mod files;
 mod load;
 mod overrides;
 mod plan;
+mod plugins;
 mod raw;
 mod template;
+mod template_files;
 mod validate;
 
 #[cfg(test)]
@@ -38,9 +40,10 @@ pub use error::{ManifestError, ManifestErrorKind, ManifestErrors};
 pub use load::{DEFAULTS_ORIGIN, DEFAULTS_TOML, LoadOptions, LoadedManifest, load};
 pub use overrides::{ENV_SECTIONS, parse_set_value};
 pub use plan::{ComponentIds, ExperimentPlan, load_and_resolve, resolve};
+pub use plugins::{PluginRef, plugin_refs};
 pub use raw::{
     ComponentConfig, DatasetConfig, EvaluateConfig, ExperimentConfig, LabelBy, Manifest,
-    ModelConfig, Positions, RecordConfig, SCHEMA_VERSION, TemplateConfig,
+    ModelConfig, PluginConfig, Positions, RecordConfig, SCHEMA_VERSION, TemplateConfig,
 };
 pub use template::{
     PLACEHOLDERS, Rendered, Segment, TemplateError, parse_template, render_template,

@@ -201,7 +201,7 @@ pub(crate) fn layer(path: &Path, opts: &LoadOptions) -> Result<Layered, Manifest
     for l in &layers {
         figment = figment.merge(l);
     }
-    let root = figment.find_value("").map_err(|e| ManifestErrors {
+    let mut root = figment.find_value("").map_err(|e| ManifestErrors {
         file: path.to_path_buf(),
         errors: vec![ManifestError::new(
             K::Internal,
@@ -210,14 +210,22 @@ pub(crate) fn layer(path: &Path, opts: &LoadOptions) -> Result<Layered, Manifest
     })?;
     let mut origins = Origins::default();
     collect_origins(&figment, &root, "", &mut origins);
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    for (key, origin) in crate::template_files::inline(&mut root, &base_dir, &origins, &mut errors)
+    {
+        origins.0.insert(key, origin);
+    }
     errors.extend(validate::check(&root, &origins));
+    crate::template_files::strip(&mut root);
     dedup(&mut errors);
+    let mut json = figment_to_json(&root);
+    crate::plugins::resolve_paths(&mut json, &origins, &reader.dirs);
 
     Ok(Layered {
         path: path.to_path_buf(),
         files: reader.files,
         base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        json: figment_to_json(&root),
+        json,
         origins,
         errors,
     })

@@ -38,6 +38,19 @@ pub struct Manifest {
     pub evaluate: Option<EvaluateConfig>,
     /// Reporters that turn results into files (default: one `reporter/json`).
     pub reporters: Vec<ComponentConfig>,
+    /// Run-time plugin libraries to load before components are resolved (`[[plugins]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// `[[plugins]]`: one run-time plugin library (docs/plugin-abi.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Path of the library. Written relative to the manifest file that sets it; after
+    /// layering it is joined to that file's folder (or to the current folder when it came
+    /// from `--set` or a `VALEX_*` variable).
+    pub path: String,
 }
 
 /// `[experiment]`: identity of the experiment.
@@ -164,6 +177,20 @@ pub struct RecordConfig {
     pub max_items_per_label: usize,
     /// Prompt templates.
     pub template: TemplateConfig,
+    /// Poisson bootstrap replicates recorded for selection stability (0 = none; memory and
+    /// file size grow `bootstrap + 1` times).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bootstrap: usize,
+    /// Keep every item's mean activation vector (`f32`), for exact rank AUROC.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_item_means: bool,
+    /// Run the backend self-checks (taps, padding, batch) on a sample before recording; a
+    /// failed check stops the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_check: bool,
+    /// Largest relative error the self-checks accept (default 1e-3; bf16/f16 need ~5e-2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_check_tolerance: Option<f64>,
 }
 
 /// `[evaluate]`: behaviour evaluation with and without the intervention.
@@ -182,6 +209,13 @@ pub struct EvaluateConfig {
     pub max_items_per_value: usize,
     /// Matched random neuron sets evaluated per value (0 disables the control).
     pub random_controls: usize,
+    /// Also evaluate each value with every other label's set (the cross-value matrix).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cross_value: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn empty_object() -> serde_json::Value {

@@ -1,7 +1,8 @@
 //! Prompt templates of `[record] template`: `{story}\nReason: {rationale}`.
 //!
-//! Placeholders are `{story}`, `{rationale}`, `{aligned}`, `{violating}` and `{value}`; a
-//! literal brace is written `{{` or `}}`. This module checks templates (at load time) and
+//! Placeholders are `{story}`, `{rationale}`, `{aligned}`, `{violating}`, `{value}` (the
+//! value id), `{value_name}` (the value's name in the item's language) and
+//! `{conflict_motive}`; a literal brace is written `{{` or `}}`. This module checks templates (at load time) and
 //! renders them, reporting the byte span of every substituted placeholder so a runner can
 //! map `positions = "story"` onto tokens. It depends on nothing but std.
 
@@ -10,7 +11,15 @@ use std::ops::Range;
 use thiserror::Error;
 
 /// The placeholders a record template may use.
-pub const PLACEHOLDERS: [&str; 5] = ["story", "rationale", "aligned", "violating", "value"];
+pub const PLACEHOLDERS: [&str; 7] = [
+    "story",
+    "rationale",
+    "aligned",
+    "violating",
+    "value",
+    "value_name",
+    "conflict_motive",
+];
 
 /// A template that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -20,7 +29,7 @@ pub enum TemplateError {
     ///
     /// Resolution: use one of [`PLACEHOLDERS`], or write `{{` for a literal brace.
     #[error(
-        "unknown placeholder {{{name}}}; allowed: {{story}} {{rationale}} {{aligned}} {{violating}} {{value}} (write {{{{ and }}}} for literal braces)"
+        "unknown placeholder {{{name}}}; allowed: {{story}} {{rationale}} {{aligned}} {{violating}} {{value}} {{value_name}} {{conflict_motive}} (write {{{{ and }}}} for literal braces)"
     )]
     UnknownPlaceholder {
         /// The name between the braces.
@@ -198,7 +207,7 @@ mod tests {
         );
         insta::assert_snapshot!(
             parse_template("{x}").unwrap_err().to_string(),
-            @"unknown placeholder {x}; allowed: {story} {rationale} {aligned} {violating} {value} (write {{ and }} for literal braces)"
+            @"unknown placeholder {x}; allowed: {story} {rationale} {aligned} {violating} {value} {value_name} {conflict_motive} (write {{ and }} for literal braces)"
         );
     }
 

@@ -25,6 +25,10 @@ enum Ty {
     Name,
     /// A non-negative integer of at least `min`.
     Count { min: u64 },
+    /// `true` or `false`.
+    Bool,
+    /// A number (integer or float) greater than 0.
+    Positive,
     /// One of the listed strings.
     OneOf(&'static [&'static str]),
     /// A non-empty array of distinct `zh` / `en`.
@@ -37,6 +41,8 @@ enum Ty {
     Table(&'static [Field]),
     /// An array of component tables.
     Components,
+    /// An array of `[[plugins]]` tables.
+    Plugins,
     /// `schema_version`.
     Version,
 }
@@ -104,7 +110,13 @@ const REPORTER: &[Field] = &[
     req_eg("use", Ty::Str, "\"reporter/json\""),
     opt("params", Ty::Params),
 ];
+const PLUGIN: &[Field] = &[req_eg(
+    "path",
+    Ty::Str,
+    "\"../../target/release/libmy_plugin.so\"",
+)];
 const TEMPLATE: &[Field] = &[req("zh", Ty::Template), req("en", Ty::Template)];
+const TEMPLATE_FILE: &[Field] = &[opt("zh", Ty::Str), opt("en", Ty::Str)];
 const RECORD: &[Field] = &[
     req("tap", Ty::Str),
     req("positions", Ty::OneOf(&Positions::NAMES)),
@@ -113,6 +125,11 @@ const RECORD: &[Field] = &[
     req("batch_size", Ty::Count { min: 1 }),
     req("max_items_per_label", Ty::Count { min: 0 }),
     req("template", Ty::Table(TEMPLATE)),
+    opt("template_file", Ty::Table(TEMPLATE_FILE)),
+    opt("bootstrap", Ty::Count { min: 0 }),
+    opt("keep_item_means", Ty::Bool),
+    opt("self_check", Ty::Bool),
+    opt("self_check_tolerance", Ty::Positive),
 ];
 const EVALUATE: &[Field] = &[
     req_eg("use", Ty::Str, "\"evaluator/forced-choice\""),
@@ -120,6 +137,7 @@ const EVALUATE: &[Field] = &[
     req("languages", Ty::Languages),
     req("max_items_per_value", Ty::Count { min: 0 }),
     req("random_controls", Ty::Count { min: 0 }),
+    opt("cross_value", Ty::Bool),
 ];
 const TOP: &[Field] = &[
     opt("schema_version", Ty::Version),
@@ -131,6 +149,7 @@ const TOP: &[Field] = &[
     req("intervention", Ty::Table(INTERVENTION)),
     opt("evaluate", Ty::Table(EVALUATE)),
     req("reporters", Ty::Components),
+    opt("plugins", Ty::Plugins),
 ];
 
 /// Checks the merged tree; returns every problem in schema order.
@@ -252,6 +271,18 @@ impl Walker<'_> {
                 ),
                 Some(_) => {}
             },
+            Ty::Bool => {
+                if v.to_bool().is_none() {
+                    self.wrong_type(key, "true or false", v);
+                }
+            }
+            Ty::Positive => match v.to_f64().or_else(|| v.to_i128().map(|i| i as f64)) {
+                None => self.wrong_type(key, "a number", v),
+                Some(x) if x.is_nan() || x <= 0.0 => {
+                    self.push(K::InvalidValue, key, format!("must be greater than 0, found {x}"));
+                }
+                Some(_) => {}
+            },
             Ty::Count { min } => match as_integer(v) {
                 None => {
                     let what = if min == 0 {
@@ -294,6 +325,14 @@ impl Walker<'_> {
                 Some(items) => {
                     for (i, item) in items.iter().enumerate() {
                         self.table(&format!("{key}[{i}]"), item, REPORTER);
+                    }
+                }
+            },
+            Ty::Plugins => match v.as_array() {
+                None => self.wrong_type(key, "an array of tables ([[plugins]])", v),
+                Some(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        self.table(&format!("{key}[{i}]"), item, PLUGIN);
                     }
                 }
             },

@@ -15,8 +15,8 @@ fn unknown_keys_top_level_and_nested_name_their_origin() {
         insta::assert_snapshot!(out, @r#"
             x.toml: experiment.seeed (from x.toml): unknown key "seeed" (did you mean "seed"?); known keys here: name, seed, description
             x.toml: model.parms (from flag --set model.parms.x=1): unknown key "parms" (did you mean "params"?); known keys here: backend, params
-            x.toml: record.tapp (from include base.toml): unknown key "tapp" (did you mean "tap"?); known keys here: tap, positions, label_by, languages, batch_size, max_items_per_label, template
-            x.toml: scroe (from x.toml): unknown key "scroe" (did you mean "score"?); known keys here: schema_version, experiment, model, dataset, record, score, intervention, evaluate, reporters
+            x.toml: record.tapp (from include base.toml): unknown key "tapp" (did you mean "tap"?); known keys here: tap, positions, label_by, languages, batch_size, max_items_per_label, template, template_file, bootstrap, keep_item_means, self_check, self_check_tolerance
+            x.toml: scroe (from x.toml): unknown key "scroe" (did you mean "score"?); known keys here: schema_version, experiment, model, dataset, record, score, intervention, evaluate, reporters, plugins
             "#);
     });
 }
@@ -151,7 +151,7 @@ fn invalid_values_list_the_allowed_ones() {
             x.toml: record.languages[1] (from x.toml): expected one of "zh", "en", found "fr" (did you mean "en"?)
             x.toml: record.languages[2] (from x.toml): language "zh" is listed twice
             x.toml: record.batch_size (from x.toml): must be at least 1, found 0
-            x.toml: record.template.zh (from x.toml): unknown placeholder {moral}; allowed: {story} {rationale} {aligned} {violating} {value} (write {{ and }} for literal braces)
+            x.toml: record.template.zh (from x.toml): unknown placeholder {moral}; allowed: {story} {rationale} {aligned} {violating} {value} {value_name} {conflict_motive} (write {{ and }} for literal braces)
             x.toml: record.template.en (from x.toml): unclosed { at byte 0 (write {{ for a literal brace)
             x.toml: score.params.top_rate (from x.toml): nan and infinite floats cannot be passed to components
             x.toml: evaluate.languages (from x.toml): must name at least one language ("zh", "en")
@@ -211,6 +211,21 @@ fn many_problems_are_reported_at_once_in_schema_order() {
             x.toml: evaluate.random_controls (from env VALEX_EVALUATE__RANDOM_CONTROLS): expected a non-negative integer, found string "many"
             x.toml: reporters[0].param (from flag --set reporters=[{ use = "reporter/json", param = {} }]): unknown key "param" (did you mean "params"?); known keys here: use, params
             x.toml: evaluate (from x.toml): [evaluate] needs a [score] section (it evaluates the neuron sets the scorer selects)
+            "#);
+    });
+}
+
+#[test]
+fn stability_and_control_switches_are_type_checked() {
+    let x = manifest(
+        "[record]\nbootstrap = -2\nkeep_item_means = \"yes\"\n[score]\nuse = \"scorer/lape\"\n[evaluate]\nuse = \"evaluator/forced-choice\"\ncross_value = 1",
+    );
+    with_files(&[("x.toml", &x)], || {
+        let out = load_err("x.toml", &opts(&[], &[]));
+        insta::assert_snapshot!(out, @r#"
+            x.toml: record.bootstrap (from x.toml): must not be negative, found -2
+            x.toml: record.keep_item_means (from x.toml): expected true or false, found string "yes"
+            x.toml: evaluate.cross_value (from x.toml): expected true or false, found integer 1
             "#);
     });
 }

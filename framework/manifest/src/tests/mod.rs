@@ -95,6 +95,7 @@ impl Dataset for DummyDataset {
         Ok(DatasetLoad {
             items: Vec::new(),
             files: vec![self.0.clone()],
+            skipped: Vec::new(),
         })
     }
 }
