@@ -1,49 +1,43 @@
-//! [`CandleBackend`]: the [`ModelBackend`] implementation over [`LlamaModel`].
+//! [`CandleBackend`]: the [`ModelBackend`] implementation over a [`Model`].
 //!
-//! Owns batching (rows sorted by length, split into `batch_size` chunks, right-padded), the
-//! on-device statistics reduction of the recording pass, continuation scoring with
-//! log-softmax at the needed positions only, and tokenization. File reading lives in
-//! `files.rs`, the forward pass in `models/llama.rs`.
+//! Owns the on-device statistics reduction of the recording pass, continuation scoring with
+//! log-softmax at the needed positions only, and tokenization (with the optional chat
+//! template). Grouping rows into forwards lives in `batching.rs`, activation dumps
+//! (`inspect`) in `inspect.rs`, file reading in `files.rs`, the forward passes in `models/`.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use tokenizers::Tokenizer;
 use valex_core::{
-    ActivationStats, Capabilities, ComponentError, Encoding, ModelBackend, ModelInfo, NeuronEdit,
-    RecordBatch, ScoreRequest,
+    ActivationStats, Capabilities, ComponentError, Encoding, Inspection, ModelBackend, ModelInfo,
+    NeuronEdit, RecordBatch, ScoreRequest,
 };
 
-use crate::models::llama::LlamaModel;
-use crate::tap::{EDIT_TAP, LayerMultipliers, Tap};
+use crate::batching::BatchPolicy;
+use crate::chat::ChatTemplate;
+use crate::models::{Model, Padding};
+use crate::reduce::row_stats;
+use crate::tap::{LayerMultipliers, Tap, TapSet};
 
 /// A loaded model with its tokenizer.
 pub struct CandleBackend {
-    model: LlamaModel,
+    pub(crate) model: Model,
     tokenizer: Tokenizer,
     info: ModelInfo,
-    batch_size: usize,
+    policy: BatchPolicy,
+    chat: Option<ChatTemplate>,
 }
 
-/// Activations of one padded forward, trimmed to each row's real tokens (test helper).
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub struct TapDump {
-    /// `[row][position][vocab]` f32 logits.
-    pub logits: Vec<Vec<Vec<f32>>>,
-    /// `[layer][row][position][neuron]` f32 tap values.
-    pub taps: Vec<Vec<Vec<Vec<f32>>>>,
-}
-
-fn device_error(what: String) -> impl FnOnce(candle_core::Error) -> ComponentError {
+pub(crate) fn device_error(what: String) -> impl FnOnce(candle_core::Error) -> ComponentError {
     move |e| ComponentError::stage(what).with_source(e)
 }
 
 impl CandleBackend {
-    /// Wraps a model. `batch_size` is the most rows per forward (at least 1).
+    /// Wraps a model; `policy` groups rows into forwards.
     pub fn new(
-        model: LlamaModel,
+        model: Model,
         tokenizer: Tokenizer,
         content_sha256: String,
-        batch_size: usize,
+        policy: BatchPolicy,
     ) -> Self {
         let c = model.config();
         let info = ModelInfo {
@@ -58,16 +52,42 @@ impl CandleBackend {
             model,
             tokenizer,
             info,
-            batch_size: batch_size.max(1),
+            policy,
+            chat: None,
         }
     }
 
+    /// Wraps every encoded text in `chat` (see [`ChatTemplate`]).
+    #[must_use]
+    pub fn with_chat_template(mut self, chat: ChatTemplate) -> Self {
+        self.chat = Some(chat);
+        self
+    }
+
     /// The model.
-    pub fn model(&self) -> &LlamaModel {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
-    fn check_ids(&self, what: &str, row: usize, ids: &[u32]) -> Result<(), ComponentError> {
+    /// How rows are grouped into forwards.
+    pub fn policy(&self) -> BatchPolicy {
+        self.policy
+    }
+
+    /// Parses a tap name for this model's family.
+    ///
+    /// # Errors
+    /// A config-class error listing the supported taps.
+    pub fn tap(&self, name: &str) -> Result<Tap, ComponentError> {
+        Tap::parse(name, self.model.config().family)
+    }
+
+    pub(crate) fn check_ids(
+        &self,
+        what: &str,
+        row: usize,
+        ids: &[u32],
+    ) -> Result<(), ComponentError> {
         let v = self.info.vocab_size;
         match ids.iter().find(|&&id| id as usize >= v) {
             Some(id) => Err(ComponentError::input(format!(
@@ -77,80 +97,18 @@ impl CandleBackend {
         }
     }
 
-    fn multipliers(&self, edit: Option<&NeuronEdit>) -> Result<LayerMultipliers, ComponentError> {
+    pub(crate) fn multipliers(
+        &self,
+        edit: Option<&NeuronEdit>,
+    ) -> Result<LayerMultipliers, ComponentError> {
         LayerMultipliers::build(
             edit,
+            self.model.config().family,
             self.info.n_layers,
             self.info.n_neurons,
             self.model.dtype(),
             self.model.device(),
         )
-    }
-
-    /// Runs `rows` as one right-padded batch and returns full logits and every layer's `tap`
-    /// for the real tokens of each row. For tests of padding invariance.
-    ///
-    /// # Errors
-    /// Unknown tap, bad edit, out-of-range ids, device errors.
-    #[doc(hidden)]
-    pub fn forward_taps(
-        &self,
-        rows: &[Vec<u32>],
-        tap: &str,
-        edit: Option<&NeuronEdit>,
-    ) -> Result<TapDump, ComponentError> {
-        let tap = Tap::parse(tap)?;
-        for (i, r) in rows.iter().enumerate() {
-            self.check_ids("row", i, r)?;
-        }
-        let mult = self.multipliers(edit)?;
-        let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-        let run = || -> candle_core::Result<TapDump> {
-            let input = self.model.pad(&refs)?;
-            let seq = input.seq;
-            let trim = |t: &Tensor| -> candle_core::Result<Vec<Vec<Vec<f32>>>> {
-                let all: Vec<Vec<f32>> = t.to_dtype(DType::F32)?.to_vec2()?;
-                Ok(rows
-                    .iter()
-                    .enumerate()
-                    .map(|(b, r)| all[b * seq..b * seq + r.len()].to_vec())
-                    .collect())
-            };
-            let mut taps = Vec::new();
-            let hidden = self
-                .model
-                .forward_layers(
-                    &input,
-                    &mult,
-                    Some(tap),
-                    &mut |_, act| {
-                        taps.push(trim(act)?);
-                        Ok(())
-                    },
-                    true,
-                )?
-                .ok_or_else(|| candle_core::Error::Msg("no hidden states".into()))?;
-            let all_rows: Vec<u32> = (0..(input.batch * seq) as u32).collect();
-            let logits = self.model.logits_rows(&hidden, &all_rows)?;
-            Ok(TapDump {
-                logits: trim(&logits)?,
-                taps,
-            })
-        };
-        run().map_err(device_error(format!(
-            "forward of {} rows failed",
-            rows.len()
-        )))
-    }
-
-    /// Row indices sorted by decreasing length, in chunks of at most `batch_size`.
-    fn chunks(&self, lens: &[usize]) -> Vec<Vec<usize>> {
-        let mut order: Vec<usize> = (0..lens.len()).filter(|&i| lens[i] > 0).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(lens[i]));
-        order
-            .chunks(self.batch_size)
-            .map(<[usize]>::to_vec)
-            .collect()
     }
 
     fn check_record_batch(
@@ -165,11 +123,12 @@ impl CandleBackend {
             )));
         }
         let n = batch.ids.len();
-        if batch.positions.len() != n || batch.labels.len() != n {
+        if batch.positions.len() != n || batch.labels.len() != n || batch.keys.len() != n {
             return Err(ComponentError::stage(format!(
-                "record batch has {n} id rows, {} position rows and {} labels",
+                "record batch has {n} id rows, {} position rows, {} labels and {} keys",
                 batch.positions.len(),
-                batch.labels.len()
+                batch.labels.len(),
+                batch.keys.len()
             )));
         }
         for (i, ((ids, pos), &label)) in batch
@@ -204,23 +163,40 @@ impl ModelBackend for CandleBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
+        let taps: Vec<String> = Tap::of(self.model.config().family)
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect();
         Capabilities {
-            taps: Tap::ALL.iter().map(|t| t.name().to_owned()).collect(),
-            intervention_taps: vec![EDIT_TAP.to_owned()],
+            intervention_taps: taps.clone(),
+            taps,
         }
     }
 
     fn encode(&self, text: &str) -> Result<Encoding, ComponentError> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| {
-            let mut err =
-                ComponentError::input(format!("tokenizer rejected a text of {} bytes", text.len()));
-            err.source = Some(e);
-            err
-        })?;
-        Ok(Encoding {
-            ids: enc.get_ids().to_vec(),
-            offsets: enc.get_offsets().to_vec(),
-        })
+        match &self.chat {
+            None => crate::chat::encode_plain(&self.tokenizer, text, true),
+            Some(chat) => chat.encode(&self.tokenizer, text, ""),
+        }
+    }
+
+    fn encode_reply(&self, prompt: &str, reply: &str) -> Result<Encoding, ComponentError> {
+        match &self.chat {
+            None => crate::chat::encode_plain(&self.tokenizer, &format!("{prompt}{reply}"), true),
+            Some(chat) => chat.encode(&self.tokenizer, prompt, reply),
+        }
+    }
+
+    fn inspect(
+        &mut self,
+        rows: &[Vec<u32>],
+        taps: &[String],
+    ) -> Result<Inspection, ComponentError> {
+        let taps = taps
+            .iter()
+            .map(|t| self.tap(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inspection(rows, &taps)
     }
 
     fn record(
@@ -230,7 +206,7 @@ impl ModelBackend for CandleBackend {
         edit: Option<&NeuronEdit>,
         stats: &mut ActivationStats,
     ) -> Result<(), ComponentError> {
-        let tap = Tap::parse(tap)?;
+        let tap = self.tap(tap)?;
         self.check_record_batch(batch, stats)?;
         let mult = self.multipliers(edit)?;
         // Causal attention: tokens after a row's last counted position cannot change the
@@ -240,45 +216,51 @@ impl ModelBackend for CandleBackend {
             .iter()
             .map(|p| p.iter().rposition(|&b| b).map_or(0, |i| i + 1))
             .collect();
-        for (ci, chunk) in self.chunks(&lens).into_iter().enumerate() {
+        for (ci, chunk) in self.policy.chunks(&lens).into_iter().enumerate() {
             let _span =
                 tracing::trace_span!("record_chunk", index = ci, rows = chunk.len()).entered();
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| &batch.ids[i][..lens[i]]).collect();
-            let mut labels: Vec<usize> = chunk.iter().map(|&i| batch.labels[i]).collect();
-            labels.sort_unstable();
-            labels.dedup();
+            // Counted tokens per row: each row is reduced on its own (a masked sum over its
+            // positions, in position order) so that the statistics get each item's sums and
+            // hence its mean, and so that an item's sums do not depend on which other rows
+            // share its batch: sharded, resumed and differently batched recordings then agree
+            // to the last bit of f32 (the f64 accumulation order is the only difference).
+            let counted: Vec<f64> = chunk
+                .iter()
+                .map(|&i| batch.positions[i].iter().filter(|&&on| on).count() as f64)
+                .collect();
             let run = |stats: &mut ActivationStats| -> candle_core::Result<()> {
-                let input = self.model.pad(&rows)?;
-                let seq = input.seq;
-                let mut m = vec![0.0_f32; labels.len() * input.batch * seq];
-                for (b, &i) in chunk.iter().enumerate() {
-                    let li = labels
-                        .binary_search(&batch.labels[i])
-                        .expect("every row label of a chunk is in the chunk label list");
-                    let base = li * input.batch * seq + b * seq;
-                    for (t, &on) in batch.positions[i][..lens[i]].iter().enumerate() {
-                        if on {
-                            m[base + t] = 1.0;
-                        }
-                    }
-                }
-                let m =
-                    Tensor::from_vec(m, (labels.len(), input.batch * seq), self.model.device())?;
+                let input = self.model.pad(&rows, Padding::Right)?;
+                let counted_at: Vec<Vec<usize>> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(b, &i)| {
+                        batch.positions[i][..lens[i]]
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, on)| **on)
+                            .map(|(t, _)| input.index(b, t))
+                            .collect()
+                    })
+                    .collect();
                 let n = self.info.n_neurons;
                 self.model.forward_layers(
                     &input,
                     &mult,
-                    Some(tap),
-                    &mut |layer, act| {
-                        let a = act.to_dtype(DType::F32)?;
-                        let active = m.matmul(&a.gt(0.0_f32)?.to_dtype(DType::F32)?)?;
-                        let sum = m.matmul(&a)?;
-                        let sum_sq = m.matmul(&a.sqr()?)?;
-                        let host: Vec<Vec<f32>> =
-                            Tensor::cat(&[active, sum, sum_sq], 1)?.to_vec2()?;
-                        for (li, &label) in labels.iter().enumerate() {
-                            let r = &host[li];
-                            stats.add_layer(label, layer, &r[..n], &r[n..2 * n], &r[2 * n..]);
+                    TapSet::one(tap),
+                    &mut |layer, _, act| {
+                        let host = row_stats(act, &counted_at, input.batch, input.seq)?;
+                        for (b, &i) in chunk.iter().enumerate() {
+                            let r = &host[b];
+                            stats.add_item_layer(
+                                batch.labels[i],
+                                batch.keys[i],
+                                layer,
+                                counted[b],
+                                &r[..n],
+                                &r[n..2 * n],
+                                &r[2 * n..],
+                            );
                         }
                         Ok(())
                     },
@@ -325,13 +307,13 @@ impl ModelBackend for CandleBackend {
             .collect();
         let lens: Vec<usize> = inputs.iter().map(Vec::len).collect();
         let mut out = vec![Vec::new(); requests.len()];
-        for chunk in self.chunks(&lens) {
+        for chunk in self.policy.chunks(&lens) {
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| inputs[i].as_slice()).collect();
             let run = || -> candle_core::Result<Vec<f32>> {
-                let input = self.model.pad(&rows)?;
+                let input = self.model.pad(&rows, Padding::Right)?;
                 let hidden = self
                     .model
-                    .forward_layers(&input, &mult, None, &mut |_, _| Ok(()), true)?
+                    .forward_layers(&input, &mult, TapSet::EMPTY, &mut |_, _, _| Ok(()), true)?
                     .ok_or_else(|| candle_core::Error::Msg("no hidden states".into()))?;
                 let mut picked = Vec::new();
                 let mut targets = Vec::new();
@@ -339,7 +321,7 @@ impl ModelBackend for CandleBackend {
                     let r = &requests[i];
                     let c = r.context.len();
                     for (k, &tok) in r.continuation.iter().enumerate() {
-                        picked.push((b * input.seq + c - 1 + k) as u32);
+                        picked.push(input.index(b, c - 1 + k) as u32);
                         targets.push(tok);
                     }
                 }

@@ -1,14 +1,30 @@
-//! The HF `config.json` of a Llama-family model, parsed and validated.
+//! The HF `config.json` of a supported model, parsed and validated.
 //!
-//! Owns the mapping from the three supported `model_type`s (`llama`, `qwen2`, `mistral`) to
-//! the switches the shared model code needs (biases, tied embeddings, sliding window, RoPE
-//! frequencies). It reads no files: callers hand it the bytes and a label for messages.
+//! Owns the mapping from the supported `model_type`s (`llama`, `qwen2`, `mistral`, `gpt2`)
+//! to the switches the model code needs (family, biases, tied embeddings, sliding window,
+//! RoPE frequencies, activation). It reads no files: callers hand it the bytes and a label
+//! for messages.
 
 use serde::Deserialize;
 use valex_core::ComponentError;
 
+use crate::tap::Family;
+
 /// `model_type`s this backend can run.
-pub const SUPPORTED_MODEL_TYPES: [&str; 3] = ["llama", "qwen2", "mistral"];
+pub const SUPPORTED_MODEL_TYPES: [&str; 4] = ["llama", "qwen2", "mistral", "gpt2"];
+
+/// The MLP activation function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x * sigmoid(x)` (Llama family).
+    Silu,
+    /// GELU with the tanh approximation (`gelu_new`, `gelu_pytorch_tanh`; GPT-2).
+    GeluTanh,
+    /// Exact GELU with erf (`gelu`).
+    GeluErf,
+    /// `max(x, 0)`.
+    Relu,
+}
 
 /// The subset of an HF `config.json` the model code reads; other keys are ignored.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,6 +40,7 @@ struct RawConfig {
     rms_norm_eps: f64,
     rope_theta: Option<f64>,
     rope_scaling: Option<serde_json::Value>,
+    rope_parameters: Option<serde_json::Value>,
     tie_word_embeddings: Option<bool>,
     hidden_act: Option<String>,
     attention_bias: Option<bool>,
@@ -37,6 +54,10 @@ struct RawConfig {
 pub struct ModelConfig {
     /// `model_type` from config.json.
     pub model_type: String,
+    /// The model family (which forward pass and which taps).
+    pub family: Family,
+    /// The MLP activation.
+    pub activation: Activation,
     /// Hidden size.
     pub hidden_size: usize,
     /// FFN width (neurons per layer).
@@ -51,8 +72,8 @@ pub struct ModelConfig {
     pub head_dim: usize,
     /// Vocabulary size.
     pub vocab_size: usize,
-    /// RMSNorm epsilon.
-    pub rms_norm_eps: f64,
+    /// Epsilon of the norms (RMSNorm for the Llama family, LayerNorm for GPT-2).
+    pub norm_eps: f64,
     /// Whether q/k/v projections carry a bias (qwen2 always, llama with `attention_bias`).
     pub qkv_bias: bool,
     /// Whether o_proj carries a bias (llama with `attention_bias`).
@@ -61,8 +82,17 @@ pub struct ModelConfig {
     pub tie_word_embeddings: bool,
     /// Mistral's sliding attention window, if any.
     pub sliding_window: Option<usize>,
-    /// RoPE inverse frequencies, `[head_dim / 2]`, llama3 scaling already applied.
+    /// RoPE inverse frequencies, `[head_dim / 2]`, llama3 scaling already applied (empty
+    /// for GPT-2, which learns absolute positions).
     pub inv_freq: Vec<f32>,
+    /// Length of the learned position table (GPT-2 `n_positions`); longer inputs are errors.
+    pub max_positions: Option<usize>,
+    /// Attention scores are divided by `sqrt(head_dim)` (GPT-2 `scale_attn_weights`; always
+    /// true for the Llama family).
+    pub scale_attn_weights: bool,
+    /// GPT-2 `scale_attn_by_inverse_layer_idx`: scores of layer `l` are further divided by
+    /// `l + 1`.
+    pub scale_attn_by_inverse_layer_idx: bool,
 }
 
 impl ModelConfig {
@@ -86,6 +116,12 @@ impl ModelConfig {
                 "{label}: key model_type is {model_type:?}; supported: {}",
                 SUPPORTED_MODEL_TYPES.join(", ")
             )));
+        }
+        if model_type == "gpt2" {
+            let raw: RawGpt2Config = serde_json::from_value(value).map_err(|e| {
+                ComponentError::input(format!("{label}: {}", serde_key_message(&e)))
+            })?;
+            return Self::validate_gpt2(label, raw);
         }
         let raw: RawConfig = serde_json::from_value(value)
             .map_err(|e| ComponentError::input(format!("{label}: {}", serde_key_message(&e))))?;
@@ -159,10 +195,27 @@ impl ModelConfig {
             ));
         }
         let attention_bias = raw.attention_bias.unwrap_or(false) && raw.model_type == "llama";
-        let rope_theta = raw.rope_theta.unwrap_or(10_000.0);
+        // transformers >= 5 writes `rope_parameters` (theta and scaling in one table) where
+        // older configs have `rope_theta` and `rope_scaling`.
+        let params = raw.rope_parameters.as_ref().filter(|v| !v.is_null());
+        let rope_theta = params
+            .and_then(|p| p.get("rope_theta"))
+            .and_then(serde_json::Value::as_f64)
+            .or(raw.rope_theta)
+            .unwrap_or(10_000.0);
+        let scaling = raw
+            .rope_scaling
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .or(params);
         let mut inv_freq = rope_inv_freq(rope_theta, head_dim);
-        apply_rope_scaling(label, raw.rope_scaling.as_ref(), &mut inv_freq)?;
+        apply_rope_scaling(label, scaling, &mut inv_freq)?;
         Ok(ModelConfig {
+            family: Family::Llama,
+            activation: Activation::Silu,
+            max_positions: None,
+            scale_attn_weights: true,
+            scale_attn_by_inverse_layer_idx: false,
             sliding_window: if raw.model_type == "mistral" {
                 raw.sliding_window
             } else {
@@ -176,11 +229,85 @@ impl ModelConfig {
             n_kv_heads,
             head_dim,
             vocab_size: raw.vocab_size,
-            rms_norm_eps: raw.rms_norm_eps,
+            norm_eps: raw.rms_norm_eps,
             qkv_bias: is_qwen2 || attention_bias,
             o_bias: attention_bias,
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
             inv_freq,
+        })
+    }
+}
+
+/// The subset of a GPT-2 `config.json` the model code reads; other keys are ignored.
+#[derive(Debug, Clone, Deserialize)]
+struct RawGpt2Config {
+    n_embd: usize,
+    n_layer: usize,
+    n_head: usize,
+    n_inner: Option<usize>,
+    n_positions: usize,
+    vocab_size: usize,
+    layer_norm_epsilon: Option<f64>,
+    activation_function: Option<String>,
+    scale_attn_weights: Option<bool>,
+    scale_attn_by_inverse_layer_idx: Option<bool>,
+}
+
+impl ModelConfig {
+    fn validate_gpt2(label: &str, raw: RawGpt2Config) -> Result<Self, ComponentError> {
+        let bad =
+            |key: &str, msg: String| ComponentError::input(format!("{label}: key {key} {msg}"));
+        for (key, v) in [
+            ("n_embd", raw.n_embd),
+            ("n_layer", raw.n_layer),
+            ("n_head", raw.n_head),
+            ("n_positions", raw.n_positions),
+            ("vocab_size", raw.vocab_size),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "is 0".into()));
+            }
+        }
+        if !raw.n_embd.is_multiple_of(raw.n_head) {
+            return Err(bad(
+                "n_embd",
+                format!("is not divisible by n_head {}", raw.n_head),
+            ));
+        }
+        let act = raw.activation_function.as_deref().unwrap_or("gelu_new");
+        let activation = match act {
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+            "gelu" => Activation::GeluErf,
+            "relu" => Activation::Relu,
+            other => {
+                return Err(bad(
+                    "activation_function",
+                    format!(
+                        "is {other:?}; supported: gelu_new, gelu_pytorch_tanh, gelu_fast, gelu, relu"
+                    ),
+                ));
+            }
+        };
+        Ok(ModelConfig {
+            model_type: "gpt2".into(),
+            family: Family::Gpt2,
+            activation,
+            hidden_size: raw.n_embd,
+            intermediate_size: raw.n_inner.unwrap_or(4 * raw.n_embd),
+            n_layers: raw.n_layer,
+            n_heads: raw.n_head,
+            n_kv_heads: raw.n_head,
+            head_dim: raw.n_embd / raw.n_head,
+            vocab_size: raw.vocab_size,
+            norm_eps: raw.layer_norm_epsilon.unwrap_or(1e-5),
+            qkv_bias: true,
+            o_bias: true,
+            tie_word_embeddings: true,
+            sliding_window: None,
+            inv_freq: Vec::new(),
+            max_positions: Some(raw.n_positions),
+            scale_attn_weights: raw.scale_attn_weights.unwrap_or(true),
+            scale_attn_by_inverse_layer_idx: raw.scale_attn_by_inverse_layer_idx.unwrap_or(false),
         })
     }
 }
@@ -299,11 +426,11 @@ mod tests {
     #[test]
     fn rejects_unsupported_model_type_listing_supported_ones() {
         let mut v = base();
-        v["model_type"] = "gpt2".into();
+        v["model_type"] = "gpt_neox".into();
         let e = parse(&v).unwrap_err().to_string();
         assert_eq!(
             e,
-            "config /m/config.json: key model_type is \"gpt2\"; supported: llama, qwen2, mistral"
+            "config /m/config.json: key model_type is \"gpt_neox\"; supported: llama, qwen2, mistral, gpt2"
         );
     }
 
@@ -337,6 +464,46 @@ mod tests {
         let smooth = (8192.0 / 4096.0 - 1.0) / 3.0;
         let want = (1.0 - smooth) * freq / 8.0 + smooth * freq;
         assert!((f64::from(g[0]) - want).abs() < 1e-9);
+    }
+
+    #[test]
+    fn parses_gpt2_with_defaults_and_rejects_unknown_activation() {
+        let v = serde_json::json!({
+            "model_type": "gpt2", "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 64,
+            "vocab_size": 50, "n_inner": null
+        });
+        let c = parse(&v).unwrap();
+        assert_eq!(c.family, Family::Gpt2);
+        assert_eq!((c.intermediate_size, c.head_dim, c.n_kv_heads), (128, 8, 4));
+        assert_eq!(c.activation, Activation::GeluTanh);
+        assert!(c.tie_word_embeddings && c.qkv_bias && c.o_bias && c.inv_freq.is_empty());
+        assert_eq!((c.max_positions, c.norm_eps), (Some(64), 1e-5));
+        let mut w = v.clone();
+        w["activation_function"] = "swish".into();
+        let e = parse(&w).unwrap_err().to_string();
+        assert!(e.contains("key activation_function is \"swish\""), "{e}");
+        let mut w = v;
+        w.as_object_mut().unwrap().remove("n_positions");
+        let e = parse(&w).unwrap_err().to_string();
+        assert_eq!(e, "config /m/config.json: missing key n_positions");
+    }
+
+    #[test]
+    fn reads_transformers_5_rope_parameters() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("rope_theta");
+        v["rope_parameters"] = serde_json::json!({"rope_theta": 100.0, "rope_type": "default"});
+        let c = parse(&v).unwrap();
+        assert_eq!(c.inv_freq, rope_inv_freq(100.0, 8));
+        v["rope_parameters"] = serde_json::json!({"rope_theta": 100.0, "rope_type": "llama3",
+            "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64});
+        let scaled = parse(&v).unwrap();
+        assert_ne!(scaled.inv_freq, c.inv_freq);
+        assert_eq!(
+            scaled.inv_freq[0], c.inv_freq[0],
+            "short wavelengths are kept"
+        );
     }
 
     #[test]

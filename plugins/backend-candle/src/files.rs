@@ -65,6 +65,22 @@ struct WeightLayout {
 
 const PICKLE_EXTENSIONS: [&str; 4] = ["bin", "pt", "pth", "ckpt"];
 
+/// Name prefixes a checkpoint may leave out: the original GPT-2 checkpoints store
+/// `h.0.attn...` where `GPT2LMHeadModel` saves `transformer.h.0.attn...`.
+const OPTIONAL_PREFIXES: [&str; 1] = ["transformer."];
+
+/// The name under which `name` is stored, given a membership test: `name` itself, else
+/// `name` without an optional prefix.
+fn stored_name(name: &str, has: impl Fn(&str) -> bool) -> Option<&str> {
+    if has(name) {
+        return Some(name);
+    }
+    OPTIONAL_PREFIXES
+        .iter()
+        .filter_map(|p| name.strip_prefix(p))
+        .find(|n| has(n))
+}
+
 /// Lists the files a directory model will be read from (config, weights, tokenizer).
 ///
 /// Best effort: when the shard index cannot be read, the index itself is listed.
@@ -110,7 +126,9 @@ pub fn load(
             let spec = spec_of(&config);
             let mut tensors = HashMap::with_capacity(spec.len());
             if let (Some(map), Some(index)) = (&layout.weight_map, &layout.index_path)
-                && let Some((name, _)) = spec.iter().find(|(n, _)| !map.contains_key(n))
+                && let Some((name, _)) = spec
+                    .iter()
+                    .find(|(n, _)| stored_name(n, |k| map.contains_key(k)).is_none())
             {
                 return Err(ComponentError::input(format!(
                     "model index {}: tensor {name} is missing from weight_map",
@@ -124,7 +142,10 @@ pub fn load(
                     None => spec.iter().collect(),
                     Some(map) => spec
                         .iter()
-                        .filter(|(n, _)| map.get(n) == Some(file))
+                        .filter(|(n, _)| {
+                            stored_name(n, |k| map.contains_key(k)).and_then(|k| map.get(k))
+                                == Some(file)
+                        })
                         .collect(),
                 };
                 let label = format!("model file {}", file.display());
@@ -260,10 +281,11 @@ fn load_tensors(
     let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
         ComponentError::input(format!("{label} is not a valid safetensors file")).with_source(e)
     })?;
+    let names: std::collections::HashSet<&str> = st.names().into_iter().collect();
     for (name, shape) in wanted {
-        let view = st
-            .tensor(name)
-            .map_err(|_| ComponentError::input(format!("{label}: tensor {name} is missing")))?;
+        let view = stored_name(name, |k| names.contains(k))
+            .and_then(|k| st.tensor(k).ok())
+            .ok_or_else(|| ComponentError::input(format!("{label}: tensor {name} is missing")))?;
         if view.shape() != shape.as_slice() {
             return Err(ComponentError::input(format!(
                 "{label}: tensor {name} has shape {:?}, expected {shape:?}",

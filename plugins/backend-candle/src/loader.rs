@@ -1,8 +1,9 @@
 //! `backend/candle` params, the [`CandleLoader`] they build, and the [`CandlePlugin`] that
 //! registers it.
 //!
-//! Owns parsing of `path` (directory or `builtin:*`), `dtype`, `device` and `batch_size`,
-//! and the choice of candle device. Parsing never touches the model files; loading does.
+//! Owns parsing of `path` (directory or `builtin:*`), `dtype`, `device`, `batch_size`,
+//! `max_batch_tokens`, `chat_template` and `system_prompt`, and the choice of candle device.
+//! Parsing never touches the model files; loading does.
 
 use std::path::PathBuf;
 
@@ -14,8 +15,10 @@ use valex_core::{
 };
 
 use crate::backend::CandleBackend;
+use crate::batching::BatchPolicy;
+use crate::chat::{ChatTemplate, TEMPLATE_FILES};
 use crate::files::{self, MemoryModel, ModelSource};
-use crate::models::llama::{LlamaModel, weight_spec};
+use crate::models::{Model, weight_spec};
 
 /// The component id.
 pub const BACKEND_ID: &str = "backend/candle";
@@ -65,6 +68,12 @@ pub struct CandleConfig {
     pub device: Option<String>,
     /// Most rows per forward (default 8).
     pub batch_size: Option<usize>,
+    /// Most padded tokens (rows × longest row) per forward (default: no budget).
+    pub max_batch_tokens: Option<usize>,
+    /// Wrap every prompt in the model's chat template (default false).
+    pub chat_template: Option<bool>,
+    /// System message put before the user turn when `chat_template = true`.
+    pub system_prompt: Option<String>,
 }
 
 /// Which device to run on.
@@ -126,7 +135,8 @@ pub struct CandleLoader {
     source: SourceSpec,
     dtype: DType,
     device: DeviceSpec,
-    batch_size: usize,
+    policy: BatchPolicy,
+    chat: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -164,11 +174,34 @@ impl CandleLoader {
                 "batch_size must be at least 1",
             ));
         }
+        if cfg.max_batch_tokens == Some(0) {
+            return Err(ConfigError::new(
+                Some("max_batch_tokens"),
+                "max_batch_tokens must be at least 1",
+            ));
+        }
+        let chat_template = cfg.chat_template.unwrap_or(false);
+        if !chat_template && cfg.system_prompt.is_some() {
+            return Err(ConfigError::new(
+                Some("system_prompt"),
+                "system_prompt needs chat_template = true",
+            ));
+        }
+        if chat_template && matches!(source, SourceSpec::Builtin(_)) {
+            return Err(ConfigError::new(
+                Some("chat_template"),
+                "built-in models have no chat template; set chat_template = false",
+            ));
+        }
         Ok(CandleLoader {
             source,
             dtype: cfg.dtype.unwrap_or_default().dtype(),
             device,
-            batch_size,
+            policy: BatchPolicy {
+                max_rows: batch_size,
+                max_tokens: cfg.max_batch_tokens,
+            },
+            chat: chat_template.then_some(cfg.system_prompt),
         })
     }
 
@@ -178,8 +211,30 @@ impl CandleLoader {
             source: SourceSpec::Dir(dir.into()),
             dtype: DType::F32,
             device: DeviceSpec::Cpu,
-            batch_size: DEFAULT_BATCH_SIZE,
+            policy: BatchPolicy::rows(DEFAULT_BATCH_SIZE),
+            chat: None,
         }
+    }
+
+    /// Sets the device.
+    #[must_use]
+    pub fn with_device(mut self, device: DeviceSpec) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Sets how rows are grouped into forwards.
+    #[must_use]
+    pub fn with_policy(mut self, policy: BatchPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Wraps prompts in the model directory's chat template, after `system` if given.
+    #[must_use]
+    pub fn with_chat_template(mut self, system: Option<String>) -> Self {
+        self.chat = Some(system);
+        self
     }
 
     /// Sets the compute dtype.
@@ -192,7 +247,7 @@ impl CandleLoader {
     /// Sets the most rows per forward (at least 1).
     #[must_use]
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
+        self.policy.max_rows = batch_size.max(1);
         self
     }
 
@@ -206,11 +261,18 @@ impl CandleLoader {
             SourceSpec::Builtin(name) => ModelSource::Memory(builtin_model(name)?),
         };
         let device = self.device.open()?;
+        let chat = match (&self.chat, &self.source) {
+            (Some(system), SourceSpec::Dir(d)) => Some(ChatTemplate::from_dir(d, system.clone())?),
+            (Some(_), SourceSpec::Builtin(name)) => {
+                return Err(ComponentError::config(format!(
+                    "built-in model {name:?} has no chat template"
+                )));
+            }
+            (None, _) => None,
+        };
         let loaded = files::load(&source, self.dtype, &device, weight_spec)?;
-        let model = LlamaModel::from_tensors(&loaded.config, loaded.tensors, self.dtype, &device)
-            .map_err(|e| {
-            ComponentError::input("model could not be assembled").with_source(e)
-        })?;
+        let model = Model::from_tensors(&loaded.config, loaded.tensors, self.dtype, &device)
+            .map_err(|e| ComponentError::input("model could not be assembled").with_source(e))?;
         tracing::debug!(
             architecture = %loaded.config.model_type,
             layers = loaded.config.n_layers,
@@ -218,12 +280,12 @@ impl CandleLoader {
             device = ?self.device,
             "model loaded"
         );
-        Ok(CandleBackend::new(
-            model,
-            loaded.tokenizer,
-            loaded.content_sha256,
-            self.batch_size,
-        ))
+        let backend =
+            CandleBackend::new(model, loaded.tokenizer, loaded.content_sha256, self.policy);
+        Ok(match chat {
+            Some(c) => backend.with_chat_template(c),
+            None => backend,
+        })
     }
 }
 
@@ -251,7 +313,18 @@ fn builtin_model(name: &str) -> Result<MemoryModel, ComponentError> {
 impl BackendLoader for CandleLoader {
     fn input_files(&self) -> Vec<PathBuf> {
         match &self.source {
-            SourceSpec::Dir(d) => files::input_files(d),
+            SourceSpec::Dir(d) => {
+                let mut files = files::input_files(d);
+                if self.chat.is_some() {
+                    files.extend(
+                        TEMPLATE_FILES
+                            .iter()
+                            .map(|f| d.join(f))
+                            .filter(|p| p.is_file()),
+                    );
+                }
+                files
+            }
             SourceSpec::Builtin(_) => Vec::new(),
         }
     }
@@ -282,7 +355,7 @@ impl Plugin for CandlePlugin {
         r.register(
             BACKEND_ID,
             env!("CARGO_PKG_VERSION"),
-            "llama, qwen2 and mistral models from HF safetensors, run with candle",
+            "llama, qwen2, mistral and gpt2 models from HF safetensors, run with candle",
             AnyFactory::Backend(factory),
         )?;
         Ok(())
@@ -311,9 +384,10 @@ mod tests {
             matches!(&l.source, SourceSpec::Dir(p) if p == &PathBuf::from("/base/models/tiny"))
         );
         assert_eq!(
-            (l.dtype, l.device, l.batch_size),
-            (DType::F32, DeviceSpec::Cpu, 8)
+            (l.dtype, l.device, l.policy),
+            (DType::F32, DeviceSpec::Cpu, BatchPolicy::rows(8))
         );
+        assert!(l.chat.is_none());
         assert_eq!(
             l.input_files(),
             ["config.json", "model.safetensors", "tokenizer.json"]
@@ -336,6 +410,30 @@ mod tests {
             parse(serde_json::json!({"path": "builtin:planted-demo", "dtype": "bf16"})).unwrap();
         assert!(l.input_files().is_empty());
         assert_eq!(l.dtype, DType::BF16);
+    }
+
+    #[test]
+    fn batching_and_chat_params_are_checked() {
+        let l = parse(
+            serde_json::json!({"path": "m", "batch_size": 4, "max_batch_tokens": 512,
+            "chat_template": true, "system_prompt": "Be brief."}),
+        )
+        .unwrap();
+        assert_eq!(
+            l.policy,
+            BatchPolicy {
+                max_rows: 4,
+                max_tokens: Some(512)
+            }
+        );
+        assert_eq!(l.chat, Some(Some("Be brief.".to_owned())));
+        let e = parse(serde_json::json!({"path": "m", "max_batch_tokens": 0})).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("max_batch_tokens"));
+        let e = parse(serde_json::json!({"path": "m", "system_prompt": "x"})).unwrap_err();
+        assert_eq!(e.message, "system_prompt needs chat_template = true");
+        let e = parse(serde_json::json!({"path": "builtin:planted-demo", "chat_template": true}))
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("chat_template"));
     }
 
     #[test]

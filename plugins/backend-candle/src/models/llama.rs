@@ -1,22 +1,21 @@
 //! The Llama decoder family (llama, qwen2, mistral) with MLP taps and neuron edits.
 //!
-//! Owns the forward pass: embedding, RMSNorm, RoPE attention with GQA and a host-built
-//! causal + key-padding (+ sliding-window) mask, the SiLU-gated MLP with its taps, the final
-//! norm and the LM head applied to selected rows only. Architecture differences are config
-//! switches ([`ModelConfig`]): q/k/v biases (qwen2), tied embeddings, sliding window
-//! (mistral). Tokens are processed as a flat `[batch * seq, hidden]` matrix; attention
-//! reshapes per head. It does not pad batches or accumulate statistics (see `backend.rs`).
+//! Owns the forward pass: embedding, RMSNorm, RoPE attention (positions from the batch's
+//! position ids, so left padding is exact) with GQA, the SiLU-gated MLP with its taps and
+//! edits, the final norm and the LM head applied to selected rows only. Architecture
+//! differences are config switches ([`ModelConfig`]): q/k/v biases (qwen2), tied
+//! embeddings, sliding window (mistral, in the mask). Tokens are processed as a flat
+//! `[batch * seq, hidden]` matrix; attention reshapes per head. Padding and masks live in
+//! [`super::PaddedBatch`].
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Result, Tensor};
 
+use super::{Linear, PaddedBatch, Take, attention};
 use crate::config::ModelConfig;
 use crate::files::TensorSpec;
-use crate::tap::{LayerMultipliers, Tap};
-
-/// Additive mask value for disallowed keys (finite, so a fully masked row stays finite).
-pub const MASK_NEG: f32 = f32::MIN / 2.0;
+use crate::tap::{Hooks, LayerMultipliers, Tap, TapSet, TapVisitor};
 
 /// The HF tensor names and shapes a model with `cfg` needs.
 pub fn weight_spec(cfg: &ModelConfig) -> Vec<TensorSpec> {
@@ -51,23 +50,6 @@ pub fn weight_spec(cfg: &ModelConfig) -> Vec<TensorSpec> {
     s
 }
 
-/// `y = x W^T (+ b)` on `[rows, in]` inputs.
-#[derive(Debug, Clone)]
-struct Linear {
-    weight: Tensor,
-    bias: Option<Tensor>,
-}
-
-impl Linear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Layer {
     input_norm: Tensor,
@@ -95,18 +77,6 @@ pub struct LlamaModel {
     inv_freq: Tensor,
 }
 
-/// A padded batch ready for the forward pass.
-pub struct PaddedBatch {
-    /// Rows.
-    pub batch: usize,
-    /// Padded length.
-    pub seq: usize,
-    /// `[batch * seq]` token ids (padding = 0).
-    pub ids: Tensor,
-    /// `[batch, 1, seq, seq]` additive f32 mask.
-    pub mask: Tensor,
-}
-
 impl LlamaModel {
     /// Builds the model from tensors named as in [`weight_spec`] (already checked).
     ///
@@ -114,27 +84,23 @@ impl LlamaModel {
     /// A tensor of the spec is absent (a bug in the caller) or a device error.
     pub fn from_tensors(
         cfg: &ModelConfig,
-        mut t: HashMap<String, Tensor>,
+        t: HashMap<String, Tensor>,
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
-        let mut take = |name: &str| {
-            t.remove(name)
-                .ok_or_else(|| candle_core::Error::Msg(format!("tensor {name} was not loaded")))
-        };
-        let embed = take("model.embed_tokens.weight")?;
+        let mut t = Take(t);
+        let embed = t.take("model.embed_tokens.weight")?;
         let mut layers = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let p = format!("model.layers.{l}");
             let mut lin = |name: &str, bias: bool| -> Result<Linear> {
-                Ok(Linear {
-                    weight: take(&format!("{p}.{name}.weight"))?,
-                    bias: if bias {
-                        Some(take(&format!("{p}.{name}.bias"))?)
-                    } else {
-                        None
-                    },
-                })
+                let weight = t.take(&format!("{p}.{name}.weight"))?;
+                let bias = if bias {
+                    Some(t.take(&format!("{p}.{name}.bias"))?)
+                } else {
+                    None
+                };
+                Ok(Linear::new(weight, bias))
             };
             let q = lin("self_attn.q_proj", cfg.qkv_bias)?;
             let k = lin("self_attn.k_proj", cfg.qkv_bias)?;
@@ -144,8 +110,8 @@ impl LlamaModel {
             let up = lin("mlp.up_proj", false)?;
             let down = lin("mlp.down_proj", false)?;
             layers.push(Layer {
-                input_norm: take(&format!("{p}.input_layernorm.weight"))?,
-                post_norm: take(&format!("{p}.post_attention_layernorm.weight"))?,
+                input_norm: t.take(&format!("{p}.input_layernorm.weight"))?,
+                post_norm: t.take(&format!("{p}.post_attention_layernorm.weight"))?,
                 q,
                 k,
                 v,
@@ -155,11 +121,11 @@ impl LlamaModel {
                 down,
             });
         }
-        let norm = take("model.norm.weight")?;
+        let norm = t.take("model.norm.weight")?;
         let lm_head = if cfg.tie_word_embeddings {
             embed.clone()
         } else {
-            take("lm_head.weight")?
+            t.take("lm_head.weight")?
         };
         let half = cfg.inv_freq.len();
         let inv_freq = Tensor::from_vec(cfg.inv_freq.clone(), (1, half), device)?;
@@ -190,43 +156,7 @@ impl LlamaModel {
         &self.device
     }
 
-    /// Right-pads `rows` into one batch and builds the mask: query `q` of row `b` may see
-    /// key `k` iff `k <= q`, `k < len(b)` and (with a sliding window `w`) `q - k < w`.
-    ///
-    /// # Errors
-    /// Device errors.
-    pub fn pad(&self, rows: &[&[u32]]) -> Result<PaddedBatch> {
-        let batch = rows.len();
-        let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
-        let mut ids = vec![0_u32; batch * seq];
-        let mut mask = vec![MASK_NEG; batch * seq * seq];
-        for (b, row) in rows.iter().enumerate() {
-            ids[b * seq..b * seq + row.len()].copy_from_slice(row);
-            for q in 0..seq {
-                let base = (b * seq + q) * seq;
-                for k in 0..row.len().min(q + 1) {
-                    if self.cfg.sliding_window.is_none_or(|w| q - k < w) {
-                        mask[base + k] = 0.0;
-                    }
-                }
-            }
-        }
-        Ok(PaddedBatch {
-            batch,
-            seq,
-            ids: Tensor::from_vec(ids, batch * seq, &self.device)?,
-            mask: Tensor::from_vec(mask, (batch, 1, seq, seq), &self.device)?,
-        })
-    }
-
-    /// Runs the decoder layers over `input`.
-    ///
-    /// For every layer, when `tap` is set, `visit(layer, act)` sees that tap's activations
-    /// as `[batch * seq, intermediate]` in the compute dtype (padding rows included; the
-    /// visitor must ignore them). `edits` multiply `mlp.gate_act` before `* up`.
-    /// Returns the hidden states after the last layer (`[batch * seq, hidden]`, before the
-    /// final norm), or `None` when `need_output` is false: the last layer then stops right
-    /// after its tap.
+    /// See [`super::Model::forward_layers`].
     ///
     /// # Errors
     /// Device errors, or the visitor's error.
@@ -234,51 +164,43 @@ impl LlamaModel {
         &self,
         input: &PaddedBatch,
         edits: &LayerMultipliers,
-        tap: Option<Tap>,
-        visit: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
+        taps: TapSet,
+        visit: &mut TapVisitor<'_>,
         need_output: bool,
     ) -> Result<Option<Tensor>> {
-        let (cos, sin) = self.rope_tables(input.seq)?;
+        let (cos, sin) = self.rope_tables(input)?;
         let mut x = self.embed.index_select(&input.ids, 0)?;
         let n_layers = self.layers.len();
+        // Without output, the last layer stops after its last requested tap.
+        let stop_after = if need_output {
+            None
+        } else {
+            taps.last_in(&Tap::LLAMA)
+        };
+        let mut hooks = Hooks { taps, edits, visit };
         for (l, layer) in self.layers.iter().enumerate() {
             let _span = tracing::trace_span!("layer", index = l).entered();
-            let h = rms_norm(&x, &layer.input_norm, self.cfg.rms_norm_eps)?;
+            let h = rms_norm(&x, &layer.input_norm, self.cfg.norm_eps)?;
             let attn = self.attention(layer, &h, input, &cos, &sin)?;
             x = (x + attn)?;
-            let h = rms_norm(&x, &layer.post_norm, self.cfg.rms_norm_eps)?;
-            let stop_here = l + 1 == n_layers && !need_output;
-            let gate_pre = layer.gate.forward(&h)?;
-            if tap == Some(Tap::GatePre) {
-                visit(l, &gate_pre)?;
-                if stop_here {
-                    return Ok(None);
-                }
+            let h = rms_norm(&x, &layer.post_norm, self.cfg.norm_eps)?;
+            let stop = |tap: Tap| l + 1 == n_layers && stop_after == Some(tap);
+            let gate_pre = hooks.at(l, Tap::GatePre, layer.gate.forward(&h)?)?;
+            if stop(Tap::GatePre) {
+                return Ok(None);
             }
-            let mut act = gate_pre.silu()?;
+            let act = hooks.at(l, Tap::GateAct, gate_pre.silu()?)?;
             drop(gate_pre);
-            if let Some(m) = edits.layer(l) {
-                act = act.broadcast_mul(m)?;
+            if stop(Tap::GateAct) {
+                return Ok(None);
             }
-            if tap == Some(Tap::GateAct) {
-                visit(l, &act)?;
-                if stop_here {
-                    return Ok(None);
-                }
+            let up = hooks.at(l, Tap::Up, layer.up.forward(&h)?)?;
+            if stop(Tap::Up) {
+                return Ok(None);
             }
-            let up = layer.up.forward(&h)?;
-            if tap == Some(Tap::Up) {
-                visit(l, &up)?;
-                if stop_here {
-                    return Ok(None);
-                }
-            }
-            let prod = (act * up)?;
-            if tap == Some(Tap::ActXUp) {
-                visit(l, &prod)?;
-                if stop_here {
-                    return Ok(None);
-                }
+            let prod = hooks.at(l, Tap::ActXUp, (act * up)?)?;
+            if stop(Tap::ActXUp) {
+                return Ok(None);
             }
             x = (x + layer.down.forward(&prod)?)?;
         }
@@ -293,16 +215,21 @@ impl LlamaModel {
     pub fn logits_rows(&self, hidden: &Tensor, rows: &[u32]) -> Result<Tensor> {
         let idx = Tensor::from_slice(rows, rows.len(), &self.device)?;
         let h = hidden.index_select(&idx, 0)?;
-        let h = rms_norm(&h, &self.norm, self.cfg.rms_norm_eps)?;
+        let h = rms_norm(&h, &self.norm, self.cfg.norm_eps)?;
         h.matmul(&self.lm_head.t()?)?.to_dtype(DType::F32)
     }
 
-    /// RoPE tables `[seq, head_dim / 2]` for positions `0..seq`, computed in f32 then cast.
-    fn rope_tables(&self, seq: usize) -> Result<(Tensor, Tensor)> {
-        let pos = Tensor::arange(0_u32, seq as u32, &self.device)?
+    /// RoPE tables `[batch, seq, head_dim / 2]` for the batch's position ids, computed in
+    /// f32 then cast.
+    fn rope_tables(&self, input: &PaddedBatch) -> Result<(Tensor, Tensor)> {
+        let half = self.cfg.inv_freq.len();
+        let pos = input
+            .positions
             .to_dtype(DType::F32)?
-            .reshape((seq, 1))?;
-        let freqs = pos.matmul(&self.inv_freq)?;
+            .reshape((input.batch * input.seq, 1))?;
+        let freqs = pos
+            .matmul(&self.inv_freq)?
+            .reshape((input.batch, input.seq, half))?;
         Ok((
             freqs.cos()?.to_dtype(self.dtype)?,
             freqs.sin()?.to_dtype(self.dtype)?,
@@ -319,7 +246,6 @@ impl LlamaModel {
     ) -> Result<Tensor> {
         let (b, t) = (input.batch, input.seq);
         let (nh, nkv, d) = (self.cfg.n_heads, self.cfg.n_kv_heads, self.cfg.head_dim);
-        let rep = nh / nkv;
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             y.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()
         };
@@ -328,22 +254,7 @@ impl LlamaModel {
         let v = heads(layer.v.forward(x)?, nkv)?;
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
-        // GQA without copying k/v: query head h uses kv head h / rep, so the query heads of
-        // one kv head are contiguous and can share one matmul.
-        let q = q.reshape((b, nkv, rep * t, d))?;
-        let scale = 1.0 / (d as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?;
-        let scores = scores
-            .reshape((b, nh, t, t))?
-            .to_dtype(DType::F32)?
-            .broadcast_add(&input.mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
-        let out = probs.reshape((b, nkv, rep * t, t))?.matmul(&v)?;
-        let out = out
-            .reshape((b, nh, t, d))?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b * t, nh * d))?;
+        let out = attention(&q, &k, &v, &input.mask, 1.0 / (d as f64).sqrt())?;
         layer.o.forward(&out)
     }
 }

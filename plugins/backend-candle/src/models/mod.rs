@@ -1,4 +1,354 @@
-//! Model architectures. One module per family; today only the Llama family
-//! (llama, qwen2, mistral), selected by config switches.
+//! Model architectures behind one [`Model`] type: the Llama family (llama, qwen2, mistral;
+//! [`llama`]) and GPT-2 ([`gpt2`]).
+//!
+//! Owns what both share: padded batches with their attention masks and position ids
+//! ([`PaddedBatch`], right or left padding), the linear layer, and the dispatch from the
+//! config's [`Family`] to the architecture's weight list and forward pass. It does not
+//! accumulate statistics (see `backend.rs`).
 
+pub mod gpt2;
 pub mod llama;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Result, Tensor};
+
+use crate::config::ModelConfig;
+use crate::files::TensorSpec;
+use crate::tap::{Family, LayerMultipliers, TapSet, TapVisitor};
+
+/// Additive mask value for disallowed keys (finite, so a fully masked row stays finite).
+pub const MASK_NEG: f32 = f32::MIN / 2.0;
+
+/// Where a batch puts its padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// Row `b` holds its tokens at positions `0..len(b)` (the default everywhere).
+    #[default]
+    Right,
+    /// Row `b` holds its tokens at positions `seq - len(b)..seq`.
+    Left,
+}
+
+/// A padded batch ready for the forward pass.
+///
+/// The token at index `starts[b] + t` of row `b` gets position id `t`, so a text has the
+/// same positions whatever padding surrounds it. Padding tokens get id 0 and position 0.
+pub struct PaddedBatch {
+    /// Rows.
+    pub batch: usize,
+    /// Padded length.
+    pub seq: usize,
+    /// Index of each row's first real token.
+    pub starts: Vec<usize>,
+    /// Real tokens per row.
+    pub lens: Vec<usize>,
+    /// `[batch * seq]` token ids (padding = 0).
+    pub ids: Tensor,
+    /// `[batch * seq]` u32 position ids (padding = 0).
+    pub positions: Tensor,
+    /// `[batch, 1, seq, seq]` additive f32 mask.
+    pub mask: Tensor,
+}
+
+impl PaddedBatch {
+    /// Pads `rows` on `side` and builds the mask: query index `q` of row `b` may see key
+    /// index `k` iff `k <= q`, `k` holds a real token of the row, and (with a sliding
+    /// `window` `w`) `q - k < w`.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn new(
+        rows: &[&[u32]],
+        side: Padding,
+        window: Option<usize>,
+        device: &Device,
+    ) -> Result<Self> {
+        let batch = rows.len();
+        let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![0_u32; batch * seq];
+        let mut pos = vec![0_u32; batch * seq];
+        let mut mask = vec![MASK_NEG; batch * seq * seq];
+        let mut starts = Vec::with_capacity(batch);
+        for (b, row) in rows.iter().enumerate() {
+            let start = match side {
+                Padding::Right => 0,
+                Padding::Left => seq - row.len(),
+            };
+            starts.push(start);
+            let end = start + row.len();
+            ids[b * seq + start..b * seq + end].copy_from_slice(row);
+            for (t, p) in pos[b * seq + start..b * seq + end].iter_mut().enumerate() {
+                *p = t as u32;
+            }
+            for q in start..end {
+                let base = (b * seq + q) * seq;
+                let lo = window.map_or(start, |w| start.max((q + 1).saturating_sub(w)));
+                mask[base + lo..=base + q].fill(0.0);
+            }
+            // Padding queries see the row's first real key (or themselves for an empty
+            // row), so every softmax row is well defined; their outputs are never read.
+            for q in (0..start).chain(end..seq) {
+                let k = if row.is_empty() { q } else { start.min(q) };
+                mask[(b * seq + q) * seq + k] = 0.0;
+            }
+        }
+        Ok(PaddedBatch {
+            batch,
+            seq,
+            lens: rows.iter().map(|r| r.len()).collect(),
+            starts,
+            ids: Tensor::from_vec(ids, batch * seq, device)?,
+            positions: Tensor::from_vec(pos, batch * seq, device)?,
+            mask: Tensor::from_vec(mask, (batch, 1, seq, seq), device)?,
+        })
+    }
+
+    /// Flat index (into `[batch * seq]`) of token `t` of row `b`.
+    pub fn index(&self, b: usize, t: usize) -> usize {
+        b * self.seq + self.starts[b] + t
+    }
+
+    /// Whether flat index `i` holds a real token.
+    pub fn is_real(&self, i: usize) -> bool {
+        let (b, q) = (i / self.seq, i % self.seq);
+        q >= self.starts[b] && q < self.starts[b] + self.lens[b]
+    }
+}
+
+/// `y = x W^T (+ b)` on `[rows, in]` inputs, `W` stored `[out, in]` as in HF `nn.Linear`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// From an HF `nn.Linear` weight `[out, in]`.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Linear { weight, bias }
+    }
+
+    /// From an HF GPT-2 `Conv1D` weight `[in, out]` (stored transposed: one copy at load).
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn from_conv1d(weight: &Tensor, bias: Option<Tensor>) -> Result<Self> {
+        Ok(Linear {
+            weight: weight.t()?.contiguous()?,
+            bias,
+        })
+    }
+
+    /// Applies the layer.
+    ///
+    /// # Errors
+    /// Device errors or shape mismatches.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.matmul(&self.weight.t()?)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Takes tensors out of a loaded map by name.
+pub(crate) struct Take(pub HashMap<String, Tensor>);
+
+impl Take {
+    /// Removes `name`.
+    ///
+    /// # Errors
+    /// The tensor is absent (a bug in the caller, which checked the spec).
+    pub fn take(&mut self, name: &str) -> Result<Tensor> {
+        self.0
+            .remove(name)
+            .ok_or_else(|| candle_core::Error::Msg(format!("tensor {name} was not loaded")))
+    }
+}
+
+/// A loaded model of any supported family.
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// llama, qwen2, mistral.
+    Llama(llama::LlamaModel),
+    /// gpt2.
+    Gpt2(gpt2::Gpt2Model),
+}
+
+/// The HF tensor names and shapes a model with `cfg` needs.
+pub fn weight_spec(cfg: &ModelConfig) -> Vec<TensorSpec> {
+    match cfg.family {
+        Family::Llama => llama::weight_spec(cfg),
+        Family::Gpt2 => gpt2::weight_spec(cfg),
+    }
+}
+
+impl Model {
+    /// Builds the model from tensors named as in [`weight_spec`] (already checked).
+    ///
+    /// # Errors
+    /// A tensor of the spec is absent (a bug in the caller) or a device error.
+    pub fn from_tensors(
+        cfg: &ModelConfig,
+        tensors: HashMap<String, Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        Ok(match cfg.family {
+            Family::Llama => Model::Llama(llama::LlamaModel::from_tensors(
+                cfg, tensors, dtype, device,
+            )?),
+            Family::Gpt2 => {
+                Model::Gpt2(gpt2::Gpt2Model::from_tensors(cfg, tensors, dtype, device)?)
+            }
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        match self {
+            Model::Llama(m) => m.config(),
+            Model::Gpt2(m) => m.config(),
+        }
+    }
+
+    /// Compute dtype.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Model::Llama(m) => m.dtype(),
+            Model::Gpt2(m) => m.dtype(),
+        }
+    }
+
+    /// Device.
+    pub fn device(&self) -> &Device {
+        match self {
+            Model::Llama(m) => m.device(),
+            Model::Gpt2(m) => m.device(),
+        }
+    }
+
+    /// Pads `rows` on `side` with this model's attention window.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn pad(&self, rows: &[&[u32]], side: Padding) -> Result<PaddedBatch> {
+        PaddedBatch::new(rows, side, self.config().sliding_window, self.device())
+    }
+
+    /// Runs the decoder layers over `input`.
+    ///
+    /// For every layer and every tap in `taps`, `visit(layer, tap, act)` sees that tap's
+    /// activations as `[batch * seq, intermediate]` in the compute dtype (padding rows
+    /// included; the visitor must ignore them), after the edit at that tap (if any).
+    /// Returns the hidden states after the last layer (`[batch * seq, hidden]`, before the
+    /// final norm), or `None` when `need_output` is false: the last layer then stops right
+    /// after its last requested tap.
+    ///
+    /// # Errors
+    /// Device errors, positions beyond a learned position table, or the visitor's error.
+    pub fn forward_layers(
+        &self,
+        input: &PaddedBatch,
+        edits: &LayerMultipliers,
+        taps: TapSet,
+        visit: &mut TapVisitor<'_>,
+        need_output: bool,
+    ) -> Result<Option<Tensor>> {
+        match self {
+            Model::Llama(m) => m.forward_layers(input, edits, taps, visit, need_output),
+            Model::Gpt2(m) => m.forward_layers(input, edits, taps, visit, need_output),
+        }
+    }
+
+    /// Final norm + LM head on the selected rows of `hidden` (`[rows, hidden]`), as
+    /// `[rows.len(), vocab]` f32 logits.
+    ///
+    /// # Errors
+    /// Device errors or out-of-range rows.
+    pub fn logits_rows(&self, hidden: &Tensor, rows: &[u32]) -> Result<Tensor> {
+        match self {
+            Model::Llama(m) => m.logits_rows(hidden, rows),
+            Model::Gpt2(m) => m.logits_rows(hidden, rows),
+        }
+    }
+}
+
+/// Scaled dot-product attention over heads: `q` `[b, nh, t, d]`, `k`/`v` `[b, nkv, t, d]`
+/// (`nh` a multiple of `nkv`: query head `h` uses kv head `h / (nh / nkv)`), the mask added
+/// to the f32 scores; returns `[b * t, nh * d]`.
+///
+/// # Errors
+/// Device errors or shape mismatches.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let (b, nh, t, d) = q.dims4()?;
+    let nkv = k.dim(1)?;
+    let rep = nh / nkv;
+    let dtype = q.dtype();
+    // GQA without copying k/v: the query heads of one kv head are contiguous and share one
+    // matmul.
+    let q = q.reshape((b, nkv, rep * t, d))?;
+    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let scores = scores
+        .reshape((b, nh, t, t))?
+        .to_dtype(DType::F32)?
+        .broadcast_add(mask)?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+    let out = probs.reshape((b, nkv, rep * t, t))?.matmul(v)?;
+    out.reshape((b, nh, t, d))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((b * t, nh * d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mask_rows(p: &PaddedBatch) -> Vec<Vec<Vec<bool>>> {
+        let m: Vec<Vec<Vec<f32>>> = p.mask.squeeze(1).unwrap().to_vec3().unwrap();
+        m.iter()
+            .map(|r| {
+                r.iter()
+                    .map(|q| q.iter().map(|&x| x == 0.0).collect())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn left_padding_moves_tokens_right_and_keeps_positions_from_zero() {
+        let rows: [&[u32]; 2] = [&[5, 6, 7], &[8]];
+        let p = PaddedBatch::new(&rows, Padding::Left, None, &Device::Cpu).unwrap();
+        let ids: Vec<u32> = p.ids.to_vec1().unwrap();
+        let pos: Vec<u32> = p.positions.to_vec1().unwrap();
+        assert_eq!(ids, [5, 6, 7, 0, 0, 8]);
+        assert_eq!(pos, [0, 1, 2, 0, 0, 0]);
+        assert_eq!(p.starts, [0, 2]);
+        assert_eq!(p.index(1, 0), 5);
+        assert!(p.is_real(5) && !p.is_real(4));
+        let m = mask_rows(&p);
+        assert_eq!(
+            m[1][2],
+            [false, false, true],
+            "real query sees only real keys"
+        );
+        assert_eq!(m[0][1], [true, true, false], "causal");
+    }
+
+    #[test]
+    fn right_padding_with_a_window_limits_keys() {
+        let rows: [&[u32]; 2] = [&[1, 2, 3, 4], &[1, 2]];
+        let p = PaddedBatch::new(&rows, Padding::Right, Some(2), &Device::Cpu).unwrap();
+        let m = mask_rows(&p);
+        assert_eq!(m[0][3], [false, false, true, true]);
+        assert_eq!(m[1][1], [true, true, false, false]);
+        let pos: Vec<u32> = p.positions.to_vec1().unwrap();
+        assert_eq!(pos, [0, 1, 2, 3, 0, 1, 0, 0]);
+        for (q, keys) in m[1].iter().enumerate().skip(2) {
+            assert!(keys.iter().any(|&x| x), "padding query {q} sees some key");
+        }
+    }
+}

@@ -89,7 +89,7 @@ fn unsupported_model_type_lists_supported_ones() {
     assert_eq!(
         e.message,
         format!(
-            "config {}: key model_type is \"gpt_neox\"; supported: llama, qwen2, mistral",
+            "config {}: key model_type is \"gpt_neox\"; supported: llama, qwen2, mistral, gpt2",
             dir.path().join("config.json").display()
         )
     );

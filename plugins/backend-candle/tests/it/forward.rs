@@ -140,7 +140,11 @@ fn capabilities_and_info_describe_the_model() {
     let (dir, b) = load(&m, 8);
     let caps = b.capabilities();
     assert!(caps.taps.contains(&"mlp.gate_act".to_owned()));
-    assert_eq!(caps.intervention_taps, ["mlp.gate_act"]);
+    assert_eq!(
+        caps.taps,
+        ["mlp.gate_pre", "mlp.gate_act", "mlp.up", "mlp.act_x_up"]
+    );
+    assert_eq!(caps.intervention_taps, caps.taps, "every tap accepts edits");
     let info = b.info();
     assert_eq!(
         (

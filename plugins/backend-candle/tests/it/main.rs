@@ -5,9 +5,12 @@
     reason = "test fixtures and helpers panic on setup failures"
 )]
 
+mod batching;
+mod edits;
 mod errors;
 mod fixture;
 mod forward;
+mod parity;
 mod record;
 mod reference;
 mod score;

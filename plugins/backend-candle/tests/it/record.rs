@@ -20,6 +20,7 @@ fn batch() -> RecordBatch {
             vec![false, false, false],
         ],
         labels: vec![0, 1, 0, 2],
+        keys: vec![0, 0, 1, 0],
     }
 }
 
@@ -36,7 +37,17 @@ fn by_hand(
 ) -> ActivationStats {
     let info = b.info().clone();
     let mut s = ActivationStats::new(tap, info.n_layers, info.n_neurons, &labels());
-    for ((ids, pos), &label) in batch.ids.iter().zip(&batch.positions).zip(&batch.labels) {
+    for (((ids, pos), &label), &key) in batch
+        .ids
+        .iter()
+        .zip(&batch.positions)
+        .zip(&batch.labels)
+        .zip(&batch.keys)
+    {
+        let counted = pos.iter().filter(|&&p| p).count();
+        if counted == 0 {
+            continue;
+        }
         let dump = b
             .forward_taps(std::slice::from_ref(ids), tap, edit)
             .unwrap();
@@ -52,7 +63,7 @@ fn by_hand(
                     }
                 }
             }
-            s.add_layer(label, layer, &a, &sm, &sq);
+            s.add_item_layer(label, key, layer, counted as f64, &a, &sm, &sq);
         }
     }
     s
@@ -66,6 +77,8 @@ fn assert_close(got: &ActivationStats, want: &ActivationStats) {
             .iter()
             .zip(&w.sum)
             .chain(g.sum_sq.iter().zip(&w.sum_sq))
+            .chain(g.item_sum.iter().zip(&w.item_sum))
+            .chain(g.item_sum_sq.iter().zip(&w.item_sum_sq))
         {
             assert!((x - y).abs() < 1e-4, "label {}: {x} vs {y}", g.name);
         }
@@ -88,6 +101,10 @@ fn record_equals_statistics_computed_row_by_row() {
             let a_count: f64 = got.labels[0].active[..n].iter().sum();
             assert!(a_count > 0.0 && a_count < 7.0 * n as f64, "{a_count}");
             assert!(got.labels[1].active[..n].iter().all(|&c| c <= 3.0));
+            // Label b holds one item of 3 counted tokens: its item mean is sum / 3.
+            for (m, s) in got.labels[1].item_sum.iter().zip(&got.labels[1].sum) {
+                assert!((m - s / 3.0).abs() < 1e-6, "{m} vs {s}/3");
+            }
             assert!(
                 got.labels[2].sum.iter().all(|&x| x == 0.0),
                 "unmarked rows add nothing"
@@ -108,6 +125,7 @@ fn padding_and_unmarked_positions_add_nothing() {
         ids: vec![vec![1, 9, 10]],
         positions: vec![vec![true, true, true]],
         labels: vec![1],
+        keys: vec![0],
     };
     let mut alone = ActivationStats::new("mlp.gate_act", info.n_layers, info.n_neurons, &labels());
     b.record("mlp.gate_act", &one, None, &mut alone).unwrap();
@@ -192,6 +210,13 @@ fn record_rejects_bad_batches_and_taps() {
     bad.positions[2].pop();
     let e = b.record("mlp.gate_act", &bad, None, &mut s).unwrap_err();
     assert_eq!(e.to_string(), "record row 2: 9 ids but 8 position flags");
+    let mut bad = batch();
+    bad.keys.pop();
+    let e = b.record("mlp.gate_act", &bad, None, &mut s).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "record batch has 4 id rows, 4 position rows, 4 labels and 3 keys"
+    );
     let mut bad = batch();
     bad.ids[0][2] = 99;
     let e = b.record("mlp.gate_act", &bad, None, &mut s).unwrap_err();
