@@ -4,9 +4,17 @@
 
 use valex_core::{AnyFactory, Plugin, RegistryBuilder, RegistryError};
 
+use crate::act_prob_diff::act_prob_diff_factory;
+use crate::auroc::auroc_factory;
 use crate::lape::lape_factory;
+use crate::mean_diff::mean_diff_factory;
+use crate::welch_t::welch_factory;
 
-/// The built-in scorers (`scorer/lape`).
+/// The signature every built-in scorer factory has.
+type ScorerFactory = valex_core::registry::Factory<dyn valex_core::Scorer>;
+
+/// The built-in scorers: `scorer/lape`, `scorer/act-prob-diff`, `scorer/mean-diff`,
+/// `scorer/welch-t`, `scorer/auroc`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ScorersPlugin;
 
@@ -16,12 +24,37 @@ impl Plugin for ScorersPlugin {
     }
 
     fn register(&self, r: &mut RegistryBuilder) -> Result<(), RegistryError> {
-        r.register(
-            "scorer/lape",
-            env!("CARGO_PKG_VERSION"),
-            "LAPE/VAPE: lowest activation-probability entropy across labels (Tang et al. 2024)",
-            AnyFactory::Scorer(lape_factory),
-        )?;
+        let v = env!("CARGO_PKG_VERSION");
+        let scorers: [(&str, &str, ScorerFactory); 5] = [
+            (
+                "scorer/lape",
+                "LAPE/VAPE: lowest activation-probability entropy across labels (Tang et al. 2024)",
+                lape_factory,
+            ),
+            (
+                "scorer/act-prob-diff",
+                "activation-probability difference, label vs other labels (NPTI lineage)",
+                act_prob_diff_factory,
+            ),
+            (
+                "scorer/mean-diff",
+                "mean activation difference: raw, normalised, Cohen's d, Hedges' g, Glass's delta",
+                mean_diff_factory,
+            ),
+            (
+                "scorer/welch-t",
+                "Welch t-test per neuron, item level, BH/Bonferroni/Holm corrected",
+                welch_factory,
+            ),
+            (
+                "scorer/auroc",
+                "AUROC of item means, label vs other labels (exact ranks or binormal)",
+                auroc_factory,
+            ),
+        ];
+        for (id, summary, factory) in scorers {
+            r.register(id, v, summary, AnyFactory::Scorer(factory))?;
+        }
         Ok(())
     }
 }
