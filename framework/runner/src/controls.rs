@@ -1,6 +1,7 @@
-//! Random neuron sets matched to a selected set: the same number of neurons in every layer,
-//! drawn without duplicates (unlike the released scripts, which could repeat indices) from
-//! the neurons of that layer that are not in the selected set, with a seeded stream.
+//! Control neuron sets for an evaluation cell: random sets matched to a selected set (the same
+//! number of neurons in every layer, drawn without duplicates — unlike the released scripts,
+//! which could repeat indices — from the neurons of that layer that are not in the selected
+//! set, with a seeded stream), and the other labels' selected sets (the cross-value matrix).
 
 use valex_core::{NeuronSet, SplitMix64};
 
@@ -37,6 +38,17 @@ pub fn matched_random(target: &NeuronSet, n_neurons: usize, rng: &mut SplitMix64
     NeuronSet::from_layers(layers)
 }
 
+/// The sets of every label other than `label`, in order: ablating another value's neurons
+/// is the specificity control of the cross-value matrix.
+pub fn other_label_sets<'a>(
+    sets: &'a [(String, NeuronSet)],
+    label: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a NeuronSet)> + 'a {
+    sets.iter()
+        .filter(move |(l, _)| l != label)
+        .map(|(l, s)| (l, s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +66,17 @@ mod tests {
         let c = matched_random(&target, 8, &mut SplitMix64::new(9));
         assert_eq!(c.layers()[0].len(), 4);
         assert!(c.layers()[0].iter().all(|n| [3, 4, 5, 6].contains(n)));
+    }
+
+    #[test]
+    fn other_label_sets_skip_the_own_label_in_order() {
+        let sets = vec![
+            ("a".to_owned(), NeuronSet::from_layers(vec![vec![1]])),
+            ("b".to_owned(), NeuronSet::from_layers(vec![vec![2]])),
+            ("c".to_owned(), NeuronSet::from_layers(vec![vec![3]])),
+        ];
+        let others: Vec<&String> = other_label_sets(&sets, "b").map(|(l, _)| l).collect();
+        assert_eq!(others, ["a", "c"]);
     }
 
     #[test]

@@ -7,19 +7,25 @@
 //! input file and timings. Depends on valex-core, valex-manifest's outputs (through
 //! [`RunSpec`]) and valex-stats-io; it knows no concrete backend or scorer.
 
+pub mod check;
 mod controls;
 mod error;
 mod pipeline;
 mod provenance;
 mod run_dir;
 mod spec;
+pub mod stability;
+mod verify;
 
-pub use controls::matched_random;
+pub use controls::{matched_random, other_label_sets};
 pub use error::RunError;
-pub use pipeline::{RunOptions, RunSummary, run};
+pub use pipeline::{RunOptions, RunSummary, Shard, merge_statistics, record_statistics, run};
 pub use provenance::{GIT_DESCRIBE, utc_timestamp};
 pub use run_dir::{RunDir, write_atomic};
 pub use spec::{
     ComponentRecord, Components, RunSpec, label_of, overlaps, position_spans, render_item,
     spec_from_plan,
+};
+pub use verify::{
+    InputProblem, OutputDiff, check_inputs, compare_outputs, item_changes, item_digests,
 };

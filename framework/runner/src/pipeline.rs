@@ -11,7 +11,7 @@ use valex_core::{
     VALEX_VERSION,
 };
 
-use crate::controls::matched_random;
+use crate::controls::{matched_random, other_label_sets};
 use crate::error::RunError;
 use crate::provenance::{GIT_DESCRIBE, utc_rfc3339, utc_timestamp};
 use crate::run_dir::RunDir;
@@ -35,6 +35,11 @@ pub struct RunOptions {
     pub base_dir: PathBuf,
     /// The command line, for run.json.
     pub command_line: Vec<String>,
+    /// Use these statistics (e.g. merged shards from `valex merge`) instead of recording.
+    pub statistics: Option<PathBuf>,
+    /// Loaded plugin libraries (path, name, version, ABI version, sha256 of the library, ...),
+    /// recorded in run.json as `plugins`.
+    pub plugins: Vec<Value>,
 }
 
 /// What a finished run produced.
@@ -69,22 +74,17 @@ impl Timer {
     }
 }
 
-/// Runs `spec` and commits the run directory.
-///
-/// # Errors
-/// Any stage's error; the run directory is then not created.
-pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
-    let _span = info_span!("run", experiment = %spec.name).entered();
-    let started = utc_rfc3339();
-    let final_path = opts.out.clone().unwrap_or_else(|| {
-        opts.runs_root
-            .join(format!("{}-{}", spec.name, utc_timestamp()))
-    });
-    let dir = RunDir::create(&final_path, opts.force)?;
-    dir.write("manifest.resolved.toml", opts.resolved_manifest.as_bytes())?;
-    let mut timer = Timer {
-        timings: Vec::new(),
-    };
+/// Inputs loaded and hashed: the first two stages of every run.
+struct Prepared {
+    data: valex_core::DatasetLoad,
+    backend: Box<dyn ModelBackend>,
+    /// `(role, sha256, path)` of every file read.
+    inputs: Vec<(String, String, PathBuf)>,
+    /// Hashes that identify the experiment's inputs (no paths, no times).
+    provenance: Value,
+}
+
+fn prepare(spec: &RunSpec, opts: &RunOptions, timer: &mut Timer) -> Result<Prepared, RunError> {
     let mut inputs: Vec<(String, String, PathBuf)> = Vec::new(); // (role, sha256, path)
     for f in &opts.manifest_files {
         inputs.push((
@@ -103,13 +103,12 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
     for f in &data.files {
         inputs.push(("dataset".into(), valex_stats_io::sha256_file(f)?, f.clone()));
     }
-    let mut backend = timer.time("load model", || {
+    let backend = timer.time("load model", || {
         c.backend.load().map_err(RunError::component("load model"))
     })?;
     for f in c.backend.input_files() {
         inputs.push(("model".into(), valex_stats_io::sha256_file(&f)?, f));
     }
-    let model = backend.info().clone();
 
     let manifest_sha = sha256_hex(opts.resolved_manifest.as_bytes());
     let dataset_hashes: BTreeMap<String, String> = inputs
@@ -120,9 +119,137 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let provenance = json!({
         "valex_version": VALEX_VERSION,
         "manifest_sha256": manifest_sha,
-        "model_sha256": model.content_sha256,
+        "model_sha256": backend.info().content_sha256,
         "dataset_sha256": dataset_hashes,
     });
+
+    Ok(Prepared {
+        data,
+        backend,
+        inputs,
+        provenance,
+    })
+}
+
+/// Runs only the recording stage (optionally one shard of it) and returns the statistics and
+/// the provenance to store beside them: the inputs' hashes, the record settings and the shard.
+///
+/// # Errors
+/// Loading or recording errors.
+pub fn record_statistics(
+    spec: &RunSpec,
+    opts: &RunOptions,
+    shard: Option<Shard>,
+) -> Result<(ActivationStats, Value), RunError> {
+    let rec = spec.record.as_ref().ok_or_else(|| {
+        RunError::Config("record: the manifest has no [record] section".to_owned())
+    })?;
+    let mut timer = Timer {
+        timings: Vec::new(),
+    };
+    let mut p = prepare(spec, opts, &mut timer)?;
+    let stats = timer.time("record", || {
+        record(p.backend.as_mut(), rec, &p.data.items, shard, spec.seed)
+    })?;
+    let prov = json!({
+        "provenance": p.provenance,
+        "record": rec,
+        "shard": shard.map(|s| json!({"index": s.index, "count": s.count})),
+    });
+    Ok((stats, prov))
+}
+
+/// Merges shard statistics written by [`record_statistics`]: all parts must come from the same
+/// inputs and record settings, and their shards must be exactly `1..=n` of one `n`.
+///
+/// # Errors
+/// Unreadable parts, mismatched provenance, missing or repeated shards.
+pub fn merge_statistics(parts: &[PathBuf]) -> Result<(ActivationStats, Value), RunError> {
+    let mut merged: Option<(ActivationStats, Value)> = None;
+    let mut seen: Vec<usize> = Vec::new();
+    let mut count = None;
+    for part in parts {
+        let (stats, sidecar) = valex_stats_io::read_stats(part)?;
+        let prov = sidecar.get("provenance").cloned().unwrap_or(Value::Null);
+        let shard = &prov["shard"];
+        let (Some(i), Some(n)) = (shard["index"].as_u64(), shard["count"].as_u64()) else {
+            return Err(RunError::Config(format!(
+                "{}: not a shard (recorded without --shard)",
+                part.display()
+            )));
+        };
+        if *count.get_or_insert(n) != n {
+            return Err(RunError::Config(format!(
+                "{}: shard {i}/{n} does not belong with shards of {}",
+                part.display(),
+                count.unwrap_or(n)
+            )));
+        }
+        if seen.contains(&(i as usize)) {
+            return Err(RunError::Config(format!(
+                "{}: shard {i}/{n} given twice",
+                part.display()
+            )));
+        }
+        seen.push(i as usize);
+        match &mut merged {
+            None => merged = Some((stats, prov)),
+            Some((acc, first)) => {
+                for key in ["provenance", "record"] {
+                    if first[key] != prov[key] {
+                        return Err(RunError::Config(format!(
+                            "{}: {key} differs from the first part's (other inputs or settings)",
+                            part.display()
+                        )));
+                    }
+                }
+                acc.merge(&stats)
+                    .map_err(|e| RunError::Config(format!("{}: {e}", part.display())))?;
+            }
+        }
+    }
+    let (stats, mut prov) =
+        merged.ok_or_else(|| RunError::Config("merge: no parts given".to_owned()))?;
+    let n = count.unwrap_or(0) as usize;
+    let missing: Vec<String> = (1..=n)
+        .filter(|i| !seen.contains(i))
+        .map(|i| format!("{i}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(RunError::Config(format!(
+            "merge: shards {} are missing",
+            missing.join(", ")
+        )));
+    }
+    prov["shard"] = Value::Null;
+    prov["merged_shards"] = json!(n);
+    Ok((stats, prov))
+}
+
+/// Runs `spec` and commits the run directory.
+///
+/// # Errors
+/// Any stage's error; the run directory is then not created.
+pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
+    let _span = info_span!("run", experiment = %spec.name).entered();
+    let started = utc_rfc3339();
+    let final_path = opts.out.clone().unwrap_or_else(|| {
+        opts.runs_root
+            .join(format!("{}-{}", spec.name, utc_timestamp()))
+    });
+    let dir = RunDir::create(&final_path, opts.force)?;
+    dir.write("manifest.resolved.toml", opts.resolved_manifest.as_bytes())?;
+    let mut timer = Timer {
+        timings: Vec::new(),
+    };
+    let Prepared {
+        data,
+        mut backend,
+        inputs,
+        provenance,
+    } = prepare(&spec, opts, &mut timer)?;
+    let model = backend.info().clone();
+    let c = &spec.components;
 
     let mut results = json!({
         "valex_version": VALEX_VERSION,
@@ -131,14 +258,43 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
         "components": spec.records.iter().map(|(role, r)| json!({"role": role, "id": r.id, "params": r.params})).collect::<Vec<_>>(),
         "model": { "architecture": model.architecture, "n_layers": model.n_layers, "n_neurons": model.n_neurons },
     });
+    results["dataset"] = dataset_report(&data, &opts.base_dir);
+
+    // `[record] self_check = true`: backend self-checks on a sample before the main pass; a
+    // failed check stops the run (exit 1) and the report goes into run.json.
+    let mut self_check = Value::Null;
+    if let Some(rec) = spec.record.as_ref().filter(|r| r.self_check) {
+        let report = timer.time("self-check", || {
+            let mut copts = crate::check::CheckOptions::default();
+            if let Some(t) = rec.self_check_tolerance {
+                copts.tolerance = t;
+            }
+            let texts = crate::check::sample_texts(Some(rec), &data.items, copts.sample)?;
+            crate::check::self_check(backend.as_mut(), &rec.tap, &texts, copts)
+        })?;
+        if !report.passed() {
+            return Err(RunError::Component {
+                stage: "self-check".to_owned(),
+                source: valex_core::ComponentError::stage(report.lines().join("; ")),
+            });
+        }
+        self_check = report.to_json();
+    }
 
     let mut table = String::new();
     if let Some(rec) = &spec.record {
-        let stats = timer.time("record", || record(backend.as_mut(), rec, &data.items))?;
-        let stats_prov = json!({
-            "provenance": results["provenance"].clone(),
-            "record": rec,
-        });
+        let (stats, stats_prov) = match &opts.statistics {
+            None => {
+                let stats = timer.time("record", || {
+                    record(backend.as_mut(), rec, &data.items, None, spec.seed)
+                })?;
+                (
+                    stats,
+                    json!({ "provenance": results["provenance"].clone(), "record": rec }),
+                )
+            }
+            Some(path) => statistics_for(path, rec, &results["provenance"])?,
+        };
         valex_stats_io::write_stats(&dir.staging().join("statistics"), &stats, &stats_prov)?;
         let stats_sha = valex_stats_io::sha256_file(&dir.staging().join("statistics.safetensors"))?;
         results["record"] = json!({
@@ -162,23 +318,49 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
                 .find(|(r, _)| r == "scorer")
                 .map(|(_, r)| r.clone())
                 .unwrap_or_default();
-            let set_prov = json!({
-                "scorer": scorer_rec.id,
-                "params": scorer_rec.params,
-                "statistics_sha256": stats_sha,
-                "model_sha256": model.content_sha256,
-                "dataset_sha256": results["provenance"]["dataset_sha256"].clone(),
-                "valex_version": VALEX_VERSION,
-            });
+            // Selection stability over the bootstrap replicates recorded (record.bootstrap).
+            let stability = if stats.n_replicates() > 0 {
+                Some(timer.time("stability", || {
+                    crate::stability::selection_stability(
+                        scorer.as_ref(),
+                        &stats,
+                        &labels,
+                        &out.sets,
+                        None,
+                    )
+                    .map_err(RunError::component("score"))
+                })?)
+            } else {
+                None
+            };
+            let set_prov = valex_stats_io::SetProvenance {
+                scorer: scorer_rec.id.clone(),
+                params: scorer_rec.params.clone(),
+                labels: labels.clone(),
+                details: out.details.clone(),
+                statistics_sha256: Some(stats_sha.clone()),
+                model_sha256: Some(model.content_sha256.clone()),
+                dataset_sha256: results["provenance"]["dataset_sha256"].clone(),
+                source: json!({"layout": "valex-stats", "file": "statistics.safetensors"}),
+                stability: stability
+                    .as_deref()
+                    .map_or(Value::Null, crate::stability::stability_json),
+            };
             valex_stats_io::write_neuron_sets(
                 &dir.staging().join("neurons.json"),
                 &out.sets,
-                &set_prov,
+                &set_prov.to_json(),
             )?;
             results["selection"] = json!({
                 "scorer": scorer_rec.id,
+                "rule": valex_stats_io::SetProvenance::selection_of(&out.details),
                 "details": out.details,
-                "sets": out.sets.iter().map(|(l, s)| json!({"label": l, "n_neurons": s.len(), "per_layer": s.per_layer_counts()})).collect::<Vec<_>>(),
+                "sets": out.sets.iter().enumerate().map(|(k, (l, s))| json!({
+                    "label": l,
+                    "n_neurons": s.len(),
+                    "per_layer": s.per_layer_counts(),
+                    "stability": stability.as_ref().map_or(Value::Null, |st| st[k].summary()),
+                })).collect::<Vec<_>>(),
             });
 
             if let (Some(ev), Some(evaluator)) = (&spec.evaluate, &c.evaluator) {
@@ -221,10 +403,14 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
         "run_dir": final_path.display().to_string(),
         "host": hostname(),
         "components": results["components"].clone(),
-        "inputs": inputs.iter().map(|(role, h, p)| json!({"role": role, "path": p.display().to_string(), "sha256": h})).collect::<Vec<_>>(),
+        "plugins": opts.plugins,
+        "base_dir": absolute(&opts.base_dir).display().to_string(),
+        "inputs": inputs.iter().map(|(role, h, p)| json!({"role": role, "path": absolute(p).display().to_string(), "sha256": h})).collect::<Vec<_>>(),
+        "dataset_items": crate::verify::item_digests(&data.items),
         "model_sha256": model.content_sha256,
         "outputs": reporters_out.iter().map(|f| json!({"file": f.name, "sha256": sha256_hex(&f.bytes)})).collect::<Vec<_>>(),
         "timings_s": timer.timings.iter().map(|(s, t)| json!({"stage": s, "seconds": t})).collect::<Vec<_>>(),
+        "self_check": self_check,
     });
     let mut bytes = serde_json::to_vec_pretty(&run_json).expect("json values serialise");
     bytes.push(b'\n');
@@ -235,6 +421,46 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
         results,
         table,
     })
+}
+
+/// Reads statistics recorded elsewhere (e.g. merged shards) and checks that they were recorded
+/// from the same inputs with the same record settings as this run.
+fn statistics_for(
+    path: &Path,
+    rec: &RecordSpec,
+    provenance: &Value,
+) -> Result<(ActivationStats, Value), RunError> {
+    let (stats, sidecar) = valex_stats_io::read_stats(path)?;
+    let prov = sidecar.get("provenance").cloned().unwrap_or(Value::Null);
+    if prov["record"] != json!(rec) {
+        return Err(RunError::Config(format!(
+            "{}: recorded with other [record] settings than this manifest's",
+            path.display()
+        )));
+    }
+    for key in ["model_sha256", "dataset_sha256"] {
+        if prov["provenance"][key] != provenance[key] {
+            return Err(RunError::Config(format!(
+                "{}: {key} differs from this run's inputs",
+                path.display()
+            )));
+        }
+    }
+    Ok((
+        stats,
+        json!({ "provenance": provenance, "record": rec, "merged_shards": prov["merged_shards"] }),
+    ))
+}
+
+/// `path` made absolute (canonical when it exists), for run.json.
+fn absolute(path: &Path) -> PathBuf {
+    let p = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| std::env::current_dir().map_or_else(|_| p.to_path_buf(), |d| d.join(p)))
 }
 
 fn hostname() -> String {
@@ -248,6 +474,25 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// Item count and every row the reader skipped (`skip_invalid = true`), for results.json.
+fn dataset_report(data: &valex_core::DatasetLoad, base: &Path) -> Value {
+    if !data.skipped.is_empty() {
+        warn!(
+            skipped = data.skipped.len(),
+            "the dataset reader skipped invalid rows (listed in results.json)"
+        );
+    }
+    json!({
+        "items": data.items.len(),
+        "skipped": data.skipped.len(),
+        "skipped_rows": data.skipped.iter().map(|r| json!({
+            "file": relative_name(&r.file, base),
+            "location": r.location,
+            "reason": r.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// `path` relative to `base` when it lies below it, else its file name (results.json must
 /// not hold absolute paths).
 fn relative_name(path: &Path, base: &Path) -> String {
@@ -259,8 +504,13 @@ fn relative_name(path: &Path, base: &Path) -> String {
         .to_string()
 }
 
-/// The labels of the activation items used, in order of first appearance.
-fn record_items<'a>(rec: &RecordSpec, items: &'a [Item]) -> (Vec<String>, Vec<(usize, &'a Item)>) {
+/// The labels of the activation items used, in order of first appearance, and the chosen
+/// items as `(label index, key, item)`; the key is the item's ordinal within its label, so it
+/// is the same whether or not the items are split into shards.
+fn record_items<'a>(
+    rec: &RecordSpec,
+    items: &'a [Item],
+) -> (Vec<String>, Vec<(usize, u64, &'a Item)>) {
     let mut labels: Vec<String> = Vec::new();
     let mut per_label: Vec<usize> = Vec::new();
     let mut chosen = Vec::new();
@@ -275,19 +525,58 @@ fn record_items<'a>(rec: &RecordSpec, items: &'a [Item]) -> (Vec<String>, Vec<(u
             labels.len() - 1
         });
         if rec.max_items_per_label == 0 || per_label[li] < rec.max_items_per_label {
+            chosen.push((li, per_label[li] as u64, it));
             per_label[li] += 1;
-            chosen.push((li, it));
         }
     }
     (labels, chosen)
+}
+
+/// A deterministic part of the recording: shard `index` (1-based) of `count` takes the chosen
+/// items whose position `p` in the chosen list has `p % count == index - 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based shard number.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `i/n` with `1 <= i <= n`.
+    ///
+    /// # Errors
+    /// A message naming the expected form.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("shard \"{s}\" must be i/n with 1 <= i <= n");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
 }
 
 fn record(
     backend: &mut dyn ModelBackend,
     rec: &RecordSpec,
     items: &[Item],
+    shard: Option<Shard>,
+    seed: u64,
 ) -> Result<ActivationStats, RunError> {
-    let (labels, chosen) = record_items(rec, items);
+    let (labels, mut chosen) = record_items(rec, items);
+    if let Some(sh) = shard {
+        chosen = chosen
+            .into_iter()
+            .enumerate()
+            .filter(|(p, _)| p % sh.count == sh.index - 1)
+            .map(|(_, c)| c)
+            .collect();
+    }
     if chosen.is_empty() {
         return Err(RunError::Config(format!(
             "record: the dataset has no activation items in languages {:?}",
@@ -295,7 +584,11 @@ fn record(
         )));
     }
     let info = backend.info().clone();
-    let mut stats = ActivationStats::new(&rec.tap, info.n_layers, info.n_neurons, &labels);
+    let mut stats = ActivationStats::new(&rec.tap, info.n_layers, info.n_neurons, &labels)
+        .with_bootstrap(seed, rec.bootstrap);
+    if rec.keep_item_means {
+        stats = stats.with_item_means();
+    }
     let spans = position_spans(rec.positions);
     for (bi, chunk) in chosen.chunks(rec.batch_size.max(1)).enumerate() {
         let _span = tracing::trace_span!("batch", index = bi).entered();
@@ -303,8 +596,9 @@ fn record(
             ids: Vec::new(),
             positions: Vec::new(),
             labels: Vec::new(),
+            keys: Vec::new(),
         };
-        for &(li, it) in chunk {
+        for &(li, key, it) in chunk {
             let template = rec.template.for_language(it.language);
             let r = render_item(template, it).map_err(|m| {
                 RunError::Config(format!("record.template.{}: {m}", it.language.as_str()))
@@ -322,13 +616,21 @@ fn record(
             };
             let n = mask.iter().filter(|&&m| m).count();
             if n == 0 {
-                warn!(item = %it.id, "no token of the item falls in the recorded positions");
+                // An item without counted tokens has no mean: it is left out of both levels,
+                // so `items` always equals the number of item means in the statistics.
+                warn!(item = %it.id, "no token of the item falls in the recorded positions; item skipped");
+                continue;
             }
-            stats.labels[li].tokens += n as f64;
-            stats.labels[li].items += 1;
+            // Keys are ordinals within the label: the bootstrap weights of an item depend on
+            // the seed, its label and this key only (not on batching or sharding).
+            stats.count_item(li, key, n as f64);
             batch.ids.push(enc.ids);
             batch.positions.push(mask);
             batch.labels.push(li);
+            batch.keys.push(key);
+        }
+        if batch.ids.is_empty() {
+            continue;
         }
         backend
             .record(&rec.tap, &batch, None, &mut stats)
@@ -354,6 +656,8 @@ fn evaluate(
         "value", "lang", "items", "neurons", "baseline", "Δ target", "Δ random"
     );
     let (mut sum_target, mut sum_random, mut n_cells, mut n_random) = (0.0, 0.0, 0usize, 0usize);
+    // (evaluated label, language, ablated label, delta) for the cross-value matrix.
+    let mut cross: Vec<(String, valex_core::Language, String, f64)> = Vec::new();
     for (label, set) in sets {
         for &lang in &ev.languages {
             let value = match rec.label_by {
@@ -438,6 +742,37 @@ fn evaluate(
                     "per_item": out.per_item,
                 }));
             }
+            cross.push((
+                label.clone(),
+                lang,
+                label.clone(),
+                target.value - base.value,
+            ));
+            if ev.cross_value {
+                // Specificity: the same items with each other label's set ablated.
+                for (other, oset) in other_label_sets(sets, label) {
+                    let oedit = intervention
+                        .edit(oset, &rec.tap, &info)
+                        .map_err(RunError::component("evaluate"))?;
+                    let out = evaluator
+                        .evaluate(
+                            backend,
+                            EvalRequest {
+                                items: &eval_items,
+                                edit: Some(&oedit),
+                            },
+                        )
+                        .map_err(RunError::component("evaluate"))?;
+                    cross.push((label.clone(), lang, other.clone(), out.value - base.value));
+                    conditions.push(json!({
+                        "condition": format!("set-of/{other}"),
+                        "n_neurons": oset.len(),
+                        "rate": out.value,
+                        "delta": out.value - base.value,
+                        "per_item": out.per_item,
+                    }));
+                }
+            }
             let d_target = target.value - base.value;
             let d_random = (!random_deltas.is_empty())
                 .then(|| random_deltas.iter().sum::<f64>() / random_deltas.len() as f64);
@@ -486,7 +821,43 @@ fn evaluate(
         "mean Δ targeted {}   mean Δ random {}\n",
         summary["mean_delta_targeted"], summary["mean_delta_random"]
     ));
-    Ok((json!({ "cells": cells, "summary": summary }), table))
+    let mut doc = json!({ "cells": cells, "summary": summary });
+    if ev.cross_value {
+        doc["cross_value"] = cross_value_matrix(sets, &ev.languages, &cross);
+    }
+    Ok((doc, table))
+}
+
+/// Per language, `delta[ablated][evaluated]` over the labels in set order (`null` where a
+/// cell was not evaluated): the diagonal is the targeted ablation, the rest the specificity
+/// controls.
+fn cross_value_matrix(
+    sets: &[(String, NeuronSet)],
+    languages: &[valex_core::Language],
+    cross: &[(String, valex_core::Language, String, f64)],
+) -> Value {
+    let labels: Vec<&String> = sets.iter().map(|(l, _)| l).collect();
+    let per_lang: Vec<Value> = languages
+        .iter()
+        .map(|&lang| {
+            let rows: Vec<Vec<Value>> = labels
+                .iter()
+                .map(|ablated| {
+                    labels
+                        .iter()
+                        .map(|evaluated| {
+                            cross
+                                .iter()
+                                .find(|(e, l, a, _)| e == *evaluated && *l == lang && a == *ablated)
+                                .map_or(Value::Null, |c| json!(c.3))
+                        })
+                        .collect()
+                })
+                .collect();
+            json!({"language": lang.as_str(), "labels": labels, "delta": rows})
+        })
+        .collect();
+    Value::Array(per_lang)
 }
 
 #[cfg(test)]
@@ -530,11 +901,18 @@ mod tests {
                 zh: "{story}".into(),
                 en: "{story}".into(),
             },
+            bootstrap: 0,
+            keep_item_means: false,
+            self_check: false,
+            self_check_tolerance: None,
         };
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(labels, vec!["b", "a"]);
-        let ids: Vec<_> = chosen.iter().map(|(l, i)| (*l, i.id.as_str())).collect();
-        assert_eq!(ids, vec![(0, "1"), (1, "2"), (0, "3")]);
+        let ids: Vec<_> = chosen
+            .iter()
+            .map(|(l, k, i)| (*l, *k, i.id.as_str()))
+            .collect();
+        assert_eq!(ids, vec![(0, 0, "1"), (1, 0, "2"), (0, 1, "3")]);
         rec.label_by = LabelBy::ValueLanguage;
         rec.languages = vec![Language::Zh];
         let (labels, chosen) = record_items(&rec, &items);

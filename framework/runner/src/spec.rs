@@ -124,6 +124,8 @@ pub fn render_item(template: &str, item: &Item) -> Result<Rendered, TemplateErro
         "aligned" => Some(item.aligned.as_str()),
         "violating" => Some(item.violating.as_str()),
         "value" => Some(item.value.as_str()),
+        "value_name" => Some(valex_core::dataset::value_name(&item.value, item.language)),
+        "conflict_motive" => item.conflict_motive.as_deref(),
         _ => None,
     })
 }

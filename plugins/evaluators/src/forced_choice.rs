@@ -65,6 +65,19 @@ fn default_en() -> String {
     "Situation: {story}\nA. {option_a}\nB. {option_b}\nMy choice:".to_owned()
 }
 
+/// Template files per language, paths relative to the manifest's folder. A file's text (one
+/// trailing newline dropped) replaces the inline template of its language.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFiles {
+    /// File of the Chinese template.
+    #[serde(default)]
+    pub zh: Option<String>,
+    /// File of the English template.
+    #[serde(default)]
+    pub en: Option<String>,
+}
+
 fn default_batch() -> usize {
     16
 }
@@ -82,6 +95,9 @@ pub struct ForcedChoiceConfig {
     /// Prompt templates with `{story}`, `{option_a}`, `{option_b}`.
     #[serde(default)]
     pub template: Templates,
+    /// Prompt templates read from files (e.g. experiments/value-study/templates/).
+    #[serde(default)]
+    pub template_file: TemplateFiles,
     /// Continuations scored per backend call (default 16).
     #[serde(default = "default_batch")]
     pub batch_size: usize,
@@ -118,7 +134,8 @@ impl ForcedChoice {
         Ok(ForcedChoice { cfg })
     }
 
-    fn prompt(&self, item: &Item, a: &str, b: &str) -> String {
+    /// The prompt for `item` with `a` shown as option A and `b` as option B.
+    pub fn prompt(&self, item: &Item, a: &str, b: &str) -> String {
         let t = match item.language {
             Language::Zh => &self.cfg.template.zh,
             Language::En => &self.cfg.template.en,
@@ -142,9 +159,10 @@ impl ForcedChoice {
             } else {
                 " "
             };
-        let full = format!("{prompt}{sep}{option}");
         let boundary = prompt.len() + sep.len();
-        let enc = backend.encode(&full)?;
+        // The prompt (with its separator) is the user turn and the option the reply when the
+        // backend wraps prompts in a chat template; offsets point into `prompt + sep + option`.
+        let enc = backend.encode_reply(&format!("{prompt}{sep}"), option)?;
         let split = enc
             .offsets
             .iter()
@@ -228,10 +246,55 @@ impl Evaluator for ForcedChoice {
 
 pub(crate) fn factory(
     params: &serde_json::Value,
-    _cx: &FactoryContext,
+    cx: &FactoryContext,
 ) -> Result<Box<dyn Evaluator>, ConfigError> {
-    let cfg: ForcedChoiceConfig = ConfigError::parse_params(params)?;
-    Ok(Box::new(ForcedChoice::new(cfg)?))
+    Ok(Box::new(ForcedChoice::from_params(params, cx)?))
+}
+
+impl ForcedChoice {
+    /// The evaluator a manifest's `params` describe: `template_file` paths resolve against
+    /// `cx` (the manifest's folder) and replace the inline templates of their language.
+    ///
+    /// # Errors
+    /// Bad params, an unreadable template file, a language given both inline and as a file,
+    /// or a template without its placeholders.
+    pub fn from_params(
+        params: &serde_json::Value,
+        cx: &FactoryContext,
+    ) -> Result<ForcedChoice, ConfigError> {
+        let mut cfg: ForcedChoiceConfig = ConfigError::parse_params(params)?;
+        let files = [
+            ("zh", cfg.template_file.zh.clone()),
+            ("en", cfg.template_file.en.clone()),
+        ];
+        for (lang, file) in files {
+            let Some(file) = file else { continue };
+            let key = format!("template_file.{lang}");
+            if params.pointer(&format!("/template/{lang}")).is_some() {
+                return Err(ConfigError::new(
+                    Some(&key),
+                    format!("set template.{lang} or template_file.{lang}, not both"),
+                ));
+            }
+            let path = cx.resolve(&file);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new(
+                    Some(&key),
+                    format!("cannot read template file {}: {e}", path.display()),
+                )
+            })?;
+            let text = text
+                .strip_suffix("\r\n")
+                .or_else(|| text.strip_suffix('\n'))
+                .unwrap_or(&text)
+                .to_owned();
+            match lang {
+                "zh" => cfg.template.zh = text,
+                _ => cfg.template.en = text,
+            }
+        }
+        ForcedChoice::new(cfg)
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +457,50 @@ mod tests {
             b"Q: ".iter().map(|&x| u32::from(x)).collect::<Vec<_>>()
         );
         assert_eq!(r.continuation, vec![u32::from(b'a'), u32::from(b'b')]);
+    }
+
+    #[test]
+    fn template_files_replace_inline_templates_relative_to_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("fc.en.txt"),
+            "Q {story}\n1 {option_a}\n2 {option_b}\n",
+        )
+        .unwrap();
+        let cx = FactoryContext {
+            base_dir: dir.path().to_path_buf(),
+        };
+        let params = serde_json::json!({"template_file": {"en": "fc.en.txt"}});
+        let fc = ForcedChoice::from_params(&params, &cx).unwrap();
+        // The file's trailing newline is dropped.
+        assert_eq!(fc.prompt(&item("x", "y"), "x", "y"), "Q s\n1 x\n2 y");
+        let e = factory(
+            &serde_json::json!({"template_file": {"zh": "nope.txt"}}),
+            &cx,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.key.as_deref(), Some("template_file.zh"));
+        assert!(
+            e.message.starts_with("cannot read template file "),
+            "{}",
+            e.message
+        );
+        let e = factory(
+            &serde_json::json!({"template_file": {"en": "fc.en.txt"}, "template": {"en": "{story}"}}),
+            &cx,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.message, "set template.en or template_file.en, not both");
+        std::fs::write(dir.path().join("bad.txt"), "{story} {option_a}").unwrap();
+        let e = factory(
+            &serde_json::json!({"template_file": {"en": "bad.txt"}}),
+            &cx,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.message, "template.en lacks the placeholder {option_b}");
     }
 
     #[test]

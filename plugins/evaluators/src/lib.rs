@@ -7,7 +7,9 @@
 
 mod forced_choice;
 
-pub use forced_choice::{ForcedChoice, ForcedChoiceConfig, Normalize, Orders};
+pub use forced_choice::{
+    ForcedChoice, ForcedChoiceConfig, Normalize, Orders, TemplateFiles, Templates,
+};
 
 use valex_core::registry::AnyFactory;
 use valex_core::{Plugin, RegistryBuilder, RegistryError};
