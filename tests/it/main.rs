@@ -1,5 +1,17 @@
 //! End-to-end tests: the built `valex` binary on real manifests (one test binary).
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions are test code too: unwrap is the assertion"
+)]
 
 mod bad_input;
+mod check;
+mod data;
 mod demo;
+mod inspect;
+mod plugins;
 mod score;
+mod scorers;
+mod shard;
+mod templates;
+mod verify;

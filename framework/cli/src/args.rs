@@ -37,6 +37,20 @@ pub(crate) enum Command {
     Plugins(PluginsArgs),
     /// Score neurons from a statistics file or released counts, without the model.
     Score(ScoreArgs),
+    /// Inspect datasets: counts, lengths, duplicates, translation coverage.
+    Data(DataArgs),
+    /// Check a run's inputs against its hashes, rerun it and compare every output.
+    Verify(VerifyArgs),
+    /// Dump logits and tap activations of a model for a few texts (safetensors).
+    Inspect(InspectArgs),
+    /// Run the backend self-checks (taps, padding, batch invariance) of a manifest's model.
+    Check(CheckArgs),
+    /// Time the candle backend on a random-weight model (plain, layers, stats, ablate).
+    Bench(BenchArgs),
+    /// Run only the recording stage of a manifest (optionally one shard) into a statistics file.
+    Record(RecordArgs),
+    /// Merge shard statistics from `valex record --shard` into one statistics file.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +66,13 @@ pub(crate) struct RunArgs {
     /// Override a manifest key: --set key=value (dotted key; TOML value or plain string).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Load a run-time plugin library (repeatable); its components join the built-in ones.
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
+    /// Use these statistics (e.g. from `valex merge`) instead of recording; they must come
+    /// from the same model, data and [record] settings.
+    #[arg(long = "stats", value_name = "STATS")]
+    pub statistics: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +85,9 @@ pub(crate) struct ValidateArgs {
     /// Print the resolved manifest (all layers applied).
     #[arg(long)]
     pub print: bool,
+    /// Load a run-time plugin library (repeatable); its components join the built-in ones.
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +95,9 @@ pub(crate) struct PluginsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Load a run-time plugin library (repeatable); its components join the built-in ones.
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -87,13 +114,190 @@ pub(crate) struct ScoreArgs {
     /// The scorer (`lape` or `scorer/lape`).
     #[arg(long, default_value = "scorer/lape")]
     pub scorer: String,
-    /// Scorer params: --set scorer.KEY=VALUE.
+    /// Scorer params: --set scorer.KEY=VALUE; selection rules: --set selection.KEY=VALUE
+    /// (e.g. selection.rule=top-k, selection.k=100, selection.sign=both).
     #[arg(long = "set", value_name = "scorer.KEY=VALUE")]
     pub sets: Vec<String>,
     /// Output neuron-set file (JSON).
     #[arg(long)]
     pub out: PathBuf,
+    /// Report selection stability: rerun the scorer on the bootstrap replicates stored in the
+    /// statistics file (record.bootstrap) and give each label's Jaccard index to its set.
+    #[arg(long)]
+    pub stability: bool,
+    /// Use at most N bootstrap replicates for --stability (implies --stability).
+    #[arg(long, value_name = "N")]
+    pub replicates: Option<usize>,
+    /// Also write the sets in LAPE's mask layout (safetensors, `List[K][L]` int64).
+    #[arg(long, value_name = "PATH")]
+    pub export_lape: Option<PathBuf>,
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// Load a run-time plugin library (repeatable); its components join the built-in ones.
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The run directory (holds run.json and manifest.resolved.toml).
+    pub run_dir: PathBuf,
+    /// Folder that relative paths in the manifest resolve against (default: the one recorded
+    /// in run.json; pass it when the data lives elsewhere on this machine).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Relative tolerance for numbers in JSON outputs (0 = byte-identical, for CPU f32 runs).
+    #[arg(long, default_value_t = 0.0)]
+    pub tolerance: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DataArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DataCommand {
+    /// Counts per value, language and kind; lengths; exact and near duplicates; translations.
+    Stats(DataStatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DataStatsArgs {
+    /// A manifest (its [dataset] is read) or ID:PATH, e.g. dataset/jsonl:items.jsonl or
+    /// dataset/c-voice:../shared/datasets/c-voice.
+    pub spec: String,
+    /// Override: --set dataset.params.KEY=VALUE (with a manifest, any manifest key).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Near-duplicate threshold: Jaccard similarity of word-sized shingles, in (0, 1].
+    #[arg(long, default_value_t = valex_datasets::similarity::DEFAULT_NEAR_THRESHOLD)]
+    pub near: f64,
+    /// List at most this many entries per section (0 = all).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with code 1 when duplicates, identical options, translation problems or skipped
+    /// rows are found.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RecordArgs {
+    /// The manifest (TOML); its [record] section is run.
+    pub manifest: PathBuf,
+    /// Record only shard i of n (1-based): items at positions p with p % n == i - 1.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Output statistics (a stem, or a .safetensors/.json path).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+    /// Override a manifest key: --set key=value.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Load a run-time plugin library (repeatable).
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// Shard statistics files (all shards 1..n of one recording).
+    #[arg(required = true)]
+    pub parts: Vec<PathBuf>,
+    /// Output statistics (a stem, or a .safetensors/.json path).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// HF model directory (config.json, safetensors weights, tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A text (repeatable); the texts run as one right-padded batch, row i = text i.
+    #[arg(long = "text", value_name = "TEXT", required = true)]
+    pub texts: Vec<String>,
+    /// Comma-separated taps to dump (default: every tap the model offers).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub taps: Vec<String>,
+    /// Output safetensors file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    /// Compute dtype: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Device: cpu, cuda or cuda:N (cuda needs a build with the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Wrap each text in the model's chat template (as the user turn).
+    #[arg(long)]
+    pub chat_template: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// The manifest (TOML).
+    pub manifest: PathBuf,
+    /// Override a manifest key: --set key=value.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Load a run-time plugin library (repeatable).
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
+    /// Texts of the dataset used as the sample.
+    #[arg(long, default_value_t = 8)]
+    pub sample: usize,
+    /// Largest relative error accepted (default: record.self_check_tolerance, else 1e-3).
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Model shape: tiny, mid, qwen2_0_5b, qwen2_7b or llama3_8b (random weights).
+    #[arg(long, default_value = "mid")]
+    pub shape: String,
+    /// Rows per batch (the first quarter of the rows is half padding).
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Padded length of a batch.
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    /// Timed iterations per mode, after one warm-up.
+    #[arg(long, default_value_t = 3)]
+    pub iters: usize,
+    /// Compute dtype: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Comma-separated modes: plain, layers, stats, ablate.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "plain,layers,stats,ablate"
+    )]
+    pub modes: Vec<String>,
+    /// Also write the timings as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<std::path::PathBuf>,
 }

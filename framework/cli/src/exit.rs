@@ -12,7 +12,8 @@ pub enum ExitCode {
     StageFailed = 1,
     /// Usage, manifest or configuration error.
     Usage = 2,
-    /// A plugin could not be loaded (ABI mismatch, missing symbol).
+    /// A plugin could not be loaded (ABI mismatch, missing symbol) or failed at run time
+    /// (panicked, returned malformed output).
     PluginLoad = 3,
     /// Model or data files are missing or malformed; backend runtime errors.
     Input = 4,
@@ -23,6 +24,7 @@ impl From<ErrorClass> for ExitCode {
         match c {
             ErrorClass::Config => ExitCode::Usage,
             ErrorClass::Input => ExitCode::Input,
+            ErrorClass::Plugin => ExitCode::PluginLoad,
             _ => ExitCode::StageFailed,
         }
     }

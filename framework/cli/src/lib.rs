@@ -7,11 +7,12 @@
 mod args;
 mod commands;
 mod exit;
+mod external;
 mod logging;
 mod registry;
 
 pub use exit::ExitCode;
-pub use registry::builtin_registry;
+pub use registry::{builtin_registry, builtin_registry_builder};
 
 use clap::Parser;
 

@@ -3,10 +3,11 @@
 use crate::args::RunArgs;
 use crate::commands::validate::load_plan;
 use crate::exit::{CliError, ExitCode};
+use crate::external::library_records;
 use crate::write_stdout;
 
 pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
-    let (loaded, plan) = load_plan(&args.manifest, &args.sets)?;
+    let (loaded, plan, host) = load_plan(&args.manifest, &args.sets, &args.plugins)?;
     let spec = valex_runner::spec_from_plan(plan);
     let opts = valex_runner::RunOptions {
         out: args.out.clone(),
@@ -16,6 +17,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
         resolved_manifest: loaded.resolved_toml.clone(),
         base_dir: loaded.base_dir.clone(),
         command_line: std::env::args().collect(),
+        plugins: library_records(&host),
+        statistics: args.statistics.clone(),
     };
     let summary = valex_runner::run(spec, &opts).map_err(|e| {
         let code = ExitCode::from(e.class());

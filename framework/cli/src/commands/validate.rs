@@ -1,20 +1,26 @@
 //! `valex validate`: everything but running.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use valex_plugin_host::PluginHost;
 
 use crate::args::ValidateArgs;
 use crate::exit::{CliError, ExitCode};
-use crate::registry::builtin_registry;
+use crate::external::{load_components, resolve_failure_code};
 use crate::write_stdout;
 
-/// Loads and resolves a manifest with the CLI's environment and `--set` flags.
+/// Loads and resolves a manifest with the CLI's environment and `--set` flags, after loading
+/// the plugin libraries its `[[plugins]]` and the `--plugin` flags name (exit 3 when one
+/// fails to load).
 pub(crate) fn load_plan(
     manifest: &Path,
     sets: &[String],
+    plugins: &[PathBuf],
 ) -> Result<
     (
         valex_manifest::LoadedManifest,
         valex_manifest::ExperimentPlan,
+        PluginHost,
     ),
     CliError,
 > {
@@ -22,12 +28,21 @@ pub(crate) fn load_plan(
         env: std::env::vars().collect(),
         sets: sets.to_vec(),
     };
-    valex_manifest::load_and_resolve(manifest, &opts, &builtin_registry())
-        .map_err(|e| CliError::new(ExitCode::Usage, anyhow::anyhow!("{e}")))
+    let usage =
+        |e: valex_manifest::ManifestErrors| CliError::new(ExitCode::Usage, anyhow::anyhow!("{e}"));
+    let refs = valex_manifest::plugin_refs(manifest, &opts).map_err(usage)?;
+    let c = load_components(Some((manifest, &refs)), plugins)?;
+    match valex_manifest::load_and_resolve(manifest, &opts, &c.registry) {
+        Ok((loaded, plan)) => Ok((loaded, plan, c.host)),
+        Err(e) => Err(CliError::new(
+            resolve_failure_code(&c.host),
+            anyhow::anyhow!("{e}"),
+        )),
+    }
 }
 
 pub(crate) fn validate(args: &ValidateArgs) -> Result<(), CliError> {
-    let (loaded, plan) = load_plan(&args.manifest, &args.sets)?;
+    let (loaded, plan, _host) = load_plan(&args.manifest, &args.sets, &args.plugins)?;
     if args.print {
         write_stdout(loaded.resolved_toml.trim_end());
     }
