@@ -5,6 +5,7 @@
 //! plain data types that flow between stages (items, statistics, neuron sets, results).
 //! It performs no I/O and depends on no other workspace crate.
 
+pub mod batching;
 pub mod dataset;
 pub mod error;
 pub mod evaluator;
@@ -18,6 +19,7 @@ pub mod rng;
 pub mod scorer;
 pub mod stats;
 
+pub use batching::BatchPolicy;
 pub use dataset::{Dataset, DatasetLoad, Item, ItemKind, Language};
 pub use error::{ComponentError, ConfigError, ErrorClass};
 pub use evaluator::{EvalOutcome, EvalRequest, Evaluator};

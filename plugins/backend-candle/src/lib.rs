@@ -51,7 +51,7 @@
 //! reply)` puts `reply` after the assistant header; see [`chat`].
 
 pub mod backend;
-pub mod batching;
+pub use valex_core::batching;
 pub mod bench;
 pub mod chat;
 pub mod config;

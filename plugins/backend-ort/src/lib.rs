@@ -26,7 +26,7 @@
 //! them ([`BatchPolicy`]); `record` cuts each row after its last counted position.
 
 pub mod backend;
-pub mod batching;
+pub use valex_core::batching;
 pub mod feed;
 pub mod files;
 pub mod graph;

@@ -1,8 +1,9 @@
 //! Grouping rows into forwards: length buckets under a row limit and a token budget.
 //!
-//! Owns [`BatchPolicy`], the same policy as the candle backend's (rows sorted by decreasing
-//! length, ties in input order, cut greedily), so both backends batch alike. It knows nothing
-//! about models or tensors.
+//! Owns [`BatchPolicy`], shared by every backend so that they batch alike. Rows are sorted by
+//! decreasing length (ties keep input order), so rows of similar length share a forward and
+//! little padding is computed; the sorted list is then cut greedily. It knows nothing about
+//! models or tensors.
 
 /// How rows are grouped into forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
