@@ -16,13 +16,7 @@ params = { path = "d.jsonl" }
 "#;
 
 fn assert_no_run_dir(case: &Case) {
-    let tree = case.tree();
-    assert!(
-        !tree
-            .iter()
-            .any(|p| p.starts_with("out") || p.starts_with("runs") || p.contains(".partial")),
-        "left behind: {tree:?}"
-    );
+    case.assert_no_run_dir();
 }
 
 #[test]
