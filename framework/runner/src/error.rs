@@ -132,7 +132,12 @@ impl RunError {
             RunError::Interrupted { .. } => ErrorClass::Stage,
             RunError::Component { source, .. } => source.class,
             RunError::Io { .. } => ErrorClass::Stage,
-            RunError::StatsIo(_) => ErrorClass::Input,
+            // Writing an output is the stage's failure (a full disk: exit 1), reading a
+            // statistics file that is not one is an input error.
+            RunError::StatsIo(e) => match *e.kind {
+                valex_stats_io::StatsIoErrorKind::Write => ErrorClass::Stage,
+                _ => ErrorClass::Input,
+            },
         }
     }
 }
