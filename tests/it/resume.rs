@@ -260,3 +260,44 @@ fn interrupted_run_stops_cleanly_and_a_changed_input_blocks_the_resume() {
         out.stderr
     );
 }
+
+#[test]
+fn a_run_that_failed_after_recording_resumes_without_recording_again() {
+    let case = case();
+    let (case, _) = valex(case, &["-q", "run", "m.toml", "--out", "reference"], 0);
+
+    // Something else creates the run directory while the run records: the run fails when it
+    // commits, after every stage ran.
+    let mut child = spawn_run(&case, "late");
+    let staging = case.path().join(".late.partial");
+    wait_for_checkpoint(&mut child, &staging);
+    std::fs::create_dir(case.path().join("late")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: run directory late exists already"),
+        "{stderr}"
+    );
+    let status = read_json(&staging.join("status.json"));
+    assert_eq!(status["status"], "failed");
+    let progress = read_json(&staging.join("progress.json"));
+    assert_eq!(progress["record"]["complete"], true, "{progress}");
+    assert!(!staging.join("run.json").exists());
+
+    std::fs::remove_dir(case.path().join("late")).unwrap();
+    let (case, _) = valex(case, &["-q", "run", "--resume", "late"], 0);
+    let run = case.path().join("late");
+    assert_same_outputs(&case.path().join("reference"), &run);
+    let run_json = read_json(&run.join("run.json"));
+    let stages: Vec<&str> = run_json["timings_s"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["stage"].as_str().unwrap())
+        .collect();
+    assert!(
+        !stages.contains(&"record") && stages.contains(&"evaluate"),
+        "the resumed run recorded again: {stages:?}"
+    );
+}

@@ -270,17 +270,17 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
                 .join(format!("{}-{}", spec.name, utc_timestamp()))
         }),
     };
-    let (dir, mut progress) = crate::resume::open_run_dir(&final_path, opts)?;
+    let (mut dir, mut progress) = crate::resume::open_run_dir(&final_path, opts)?;
     let mut timer = Timer {
         interrupt: opts.interrupt.clone(),
         ..Timer::default()
     };
-    let result = run_staged(spec, opts, &dir, &mut progress, &mut timer);
+    let result = run_staged(spec, opts, &dir, &mut progress, &mut timer).and_then(|summary| {
+        let run_dir = dir.commit()?;
+        Ok(RunSummary { run_dir, ..summary })
+    });
     match result {
-        Ok(summary) => {
-            let run_dir = dir.commit()?;
-            Ok(RunSummary { run_dir, ..summary })
-        }
+        Ok(summary) => Ok(summary),
         Err(mut e) => {
             crate::resume::record_end(&dir, &mut e, &timer.current);
             Err(e)
@@ -463,7 +463,7 @@ fn run_staged(
         Ok(files)
     })?;
     for f in &reporters_out {
-        dir.write(&f.name, &f.bytes)?;
+        dir.write_output(&f.name, &f.bytes)?;
     }
 
     let run_json = json!({
@@ -489,7 +489,7 @@ fn run_staged(
     });
     let mut bytes = serde_json::to_vec_pretty(&run_json).expect("json values serialise");
     bytes.push(b'\n');
-    dir.write("run.json", &bytes)?;
+    dir.write_output("run.json", &bytes)?;
     Ok(RunSummary {
         run_dir: dir.final_path().to_path_buf(),
         results,

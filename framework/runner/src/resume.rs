@@ -483,6 +483,8 @@ impl Checkpointer<'_> {
 /// Records how a run ended that did not commit: `interrupted` (and the run directory to
 /// resume, in the error) or `failed` with the error's text and the stage.
 pub(crate) fn record_end(dir: &RunDir, err: &mut RunError, stage: &str) {
+    // Outputs of a run that did not commit must not look like a finished run's.
+    dir.discard_outputs();
     let mut chain = err.to_string();
     let mut src = std::error::Error::source(err);
     while let Some(s) = src {

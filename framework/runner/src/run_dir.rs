@@ -38,6 +38,8 @@ pub struct RunDir {
     committed: bool,
     /// A final status (interrupted, failed) was written: `Drop` leaves it alone.
     ended: std::cell::Cell<bool>,
+    /// Files written with [`RunDir::write_output`] (run.json, reporter outputs).
+    outputs: std::cell::RefCell<Vec<String>>,
 }
 
 impl RunDir {
@@ -118,6 +120,7 @@ impl RunDir {
             force,
             committed: false,
             ended: std::cell::Cell::new(false),
+            outputs: std::cell::RefCell::new(Vec::new()),
         };
         dir.write_status("running", None, None)?;
         Ok(dir)
@@ -139,6 +142,24 @@ impl RunDir {
     /// I/O errors, naming the file.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, RunError> {
         write_atomic(&self.staging.join(name), bytes)
+    }
+
+    /// Writes a final output (run.json, a reporter's file): like [`RunDir::write`], but
+    /// [`RunDir::discard_outputs`] removes it again if the run does not commit, so a kept
+    /// staging folder never holds a file that looks like a finished run's.
+    ///
+    /// # Errors
+    /// I/O errors, naming the file.
+    pub fn write_output(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, RunError> {
+        self.outputs.borrow_mut().push(name.to_owned());
+        self.write(name, bytes)
+    }
+
+    /// Removes every file written with [`RunDir::write_output`] (best effort).
+    pub fn discard_outputs(&self) {
+        for name in self.outputs.borrow_mut().drain(..) {
+            let _ = std::fs::remove_file(self.staging.join(name));
+        }
     }
 
     /// Writes `status.json`: `status` (`running`, `interrupted` or `failed`), the stage it
@@ -174,7 +195,7 @@ impl RunDir {
     ///
     /// # Errors
     /// I/O errors, naming the folder.
-    pub fn commit(mut self) -> Result<PathBuf, RunError> {
+    pub fn commit(&mut self) -> Result<PathBuf, RunError> {
         if self.final_path.exists() && !self.force {
             return Err(RunError::Exists(self.final_path.clone()));
         }
@@ -217,6 +238,7 @@ impl Drop for RunDir {
         // Best effort: the folder stays (it is resumable); a run that ended without a final
         // status (a panic, an early return) is marked failed, and the lock is released.
         if !self.ended.get() {
+            self.discard_outputs();
             let error = if std::thread::panicking() {
                 "valex panicked (a bug; please report it)"
             } else {
@@ -317,7 +339,7 @@ mod tests {
     fn commit_moves_staging_into_place_and_refuses_to_overwrite() {
         let root = tempfile::tempdir().unwrap();
         let target = root.path().join("runs/r1");
-        let rd = RunDir::create(&target, false).unwrap();
+        let mut rd = RunDir::create(&target, false).unwrap();
         rd.write("a.txt", b"hi").unwrap();
         rd.write("checkpoint-00000001.json", b"{}").unwrap();
         assert!(!target.exists());
@@ -327,7 +349,7 @@ mod tests {
             RunDir::create(&target, false),
             Err(RunError::Exists(_))
         ));
-        let rd = RunDir::create(&target, true).unwrap();
+        let mut rd = RunDir::create(&target, true).unwrap();
         rd.write("b.txt", b"new").unwrap();
         rd.commit().unwrap();
         assert_eq!(names(&target), vec!["b.txt"]);
