@@ -47,13 +47,7 @@ fn sha256sum(p: &Path) -> String {
 }
 
 fn assert_no_run_dir(case: &Case) {
-    let tree = case.tree();
-    assert!(
-        !tree
-            .iter()
-            .any(|p| p.starts_with("out") || p.starts_with("runs") || p.contains(".partial")),
-        "left behind: {tree:?}"
-    );
+    case.assert_no_run_dir();
 }
 
 const DEMO: &str = r#"schema_version = 1

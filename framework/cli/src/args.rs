@@ -56,7 +56,16 @@ pub(crate) enum Command {
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// The manifest (TOML).
-    pub manifest: PathBuf,
+    #[arg(required_unless_present = "resume")]
+    pub manifest: Option<PathBuf>,
+    /// Continue an interrupted, killed or failed run: its run directory (or its hidden
+    /// `.NAME.partial` staging folder). The manifest, inputs and settings are the run's own.
+    #[arg(
+        long,
+        value_name = "RUN_DIR",
+        conflicts_with_all = ["manifest", "out", "sets", "plugins", "statistics"]
+    )]
+    pub resume: Option<PathBuf>,
     /// Run directory (default: runs/<name>-<UTC timestamp>).
     #[arg(long)]
     pub out: Option<PathBuf>,

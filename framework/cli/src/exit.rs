@@ -17,6 +17,9 @@ pub enum ExitCode {
     PluginLoad = 3,
     /// Model or data files are missing or malformed; backend runtime errors.
     Input = 4,
+    /// The run was interrupted (Ctrl-C, SIGTERM) and kept resumable: 128 + SIGINT, as
+    /// shells report a process killed by Ctrl-C.
+    Interrupted = 130,
 }
 
 impl From<ErrorClass> for ExitCode {

@@ -32,6 +32,7 @@ pub fn main_impl() -> i32 {
         }
     };
     logging::init(&cli.log);
+    catch_file_size_signal();
     match commands::dispatch(cli.command) {
         Ok(()) => ExitCode::Ok as i32,
         Err(e) => {
@@ -39,6 +40,19 @@ pub fn main_impl() -> i32 {
                 write_stderr(&format!("error: {line}"));
             }
             e.code as i32
+        }
+    }
+}
+
+/// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills
+/// the process without a word. With a handler installed the write fails with EFBIG instead,
+/// and the error names the file (exit code 1). See docs/reliability.md.
+fn catch_file_size_signal() {
+    #[cfg(unix)]
+    {
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, seen) {
+            tracing::warn!(error = %e, "cannot handle SIGXFSZ; a file-size limit kills valex");
         }
     }
 }

@@ -335,3 +335,44 @@ fn moments_give_mean_and_sample_variance() {
         m.var()
     );
 }
+
+// Property test (issue #10 item 2), with shrinking: any split of the items into parts,
+// accumulated part by part and merged in any order, equals one-shot accumulation (counts
+// exactly, moments within 1e-12 relative, kept item means and bootstrap replicates too).
+// `merge_of_shards_equals_one_shot_accumulation` above covers fixed seeds in index order.
+mod merge_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Items, the part of each item (`0..parts`), and the order the parts are merged in.
+    fn split() -> impl Strategy<Value = (u64, usize, Vec<usize>, Vec<usize>)> {
+        (any::<u64>(), 1_usize..40, 1_usize..=5).prop_flat_map(|(seed, n_items, parts)| {
+            (
+                Just(seed),
+                Just(n_items),
+                prop::collection::vec(0..parts, n_items),
+                Just((0..parts).collect::<Vec<_>>()).prop_shuffle(),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_split_merged_in_any_order_equals_one_shot((seed, n_items, part_of, order) in split()) {
+            let items = random_items(&mut SplitMix64::new(seed), n_items);
+            let mut parts = vec![Vec::new(); order.len()];
+            for (it, &p) in items.iter().zip(&part_of) {
+                parts[p].push(it.clone());
+            }
+            let one_shot = accumulate(&items, fresh_full);
+            let mut merged = fresh_full();
+            for &p in &order {
+                merged
+                    .merge(&accumulate(&parts[p], fresh_full))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
+            assert_same_stats(&merged, &one_shot);
+        }
+    }
+}

@@ -191,6 +191,22 @@ pub struct RecordConfig {
     /// Largest relative error the self-checks accept (default 1e-3; bf16/f16 need ~5e-2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_check_tolerance: Option<f64>,
+    /// Write a checkpoint of the statistics every this many batches, so an interrupted run
+    /// resumes with `valex run --resume` (default [`DEFAULT_CHECKPOINT_EVERY`]; 0 = only when
+    /// interrupted). It does not change any result, so it is not part of the statistics'
+    /// provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<usize>,
+}
+
+/// Batches between two record checkpoints when `record.checkpoint_every` is not set.
+pub const DEFAULT_CHECKPOINT_EVERY: usize = 50;
+
+impl RecordConfig {
+    /// `checkpoint_every` with its default applied.
+    pub fn checkpoint_every(&self) -> usize {
+        self.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY)
+    }
 }
 
 /// `[evaluate]`: behaviour evaluation with and without the intervention.

@@ -130,6 +130,7 @@ const RECORD: &[Field] = &[
     opt("keep_item_means", Ty::Bool),
     opt("self_check", Ty::Bool),
     opt("self_check_tolerance", Ty::Positive),
+    opt("checkpoint_every", Ty::Count { min: 0 }),
 ];
 const EVALUATE: &[Field] = &[
     req_eg("use", Ty::Str, "\"evaluator/forced-choice\""),

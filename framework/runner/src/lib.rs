@@ -4,14 +4,17 @@
 //! neuron statistics (written as a statistics file) → score and select neuron sets (written
 //! as neurons.json) → evaluate behaviour under the baseline, the selected sets and matched
 //! random controls → reporters (results.json, ...). run.json records versions, hashes of every
-//! input file and timings. Depends on valex-core, valex-manifest's outputs (through
-//! [`RunSpec`]) and valex-stats-io; it knows no concrete backend or scorer.
+//! input file and timings. A run is staged in a hidden folder beside its run directory; an
+//! interrupted or failed run stays there, checkpointed, for `valex run --resume`. Depends on
+//! valex-core, valex-manifest's outputs (through [`RunSpec`]) and valex-stats-io; it knows no
+//! concrete backend or scorer.
 
 pub mod check;
 mod controls;
 mod error;
 mod pipeline;
 mod provenance;
+mod resume;
 mod run_dir;
 mod spec;
 pub mod stability;
@@ -21,6 +24,7 @@ pub use controls::{matched_random, other_label_sets};
 pub use error::RunError;
 pub use pipeline::{RunOptions, RunSummary, Shard, merge_statistics, record_statistics, run};
 pub use provenance::{GIT_DESCRIBE, utc_timestamp};
+pub use resume::{InputRecord, PartialRun, Progress, RecordProgress};
 pub use run_dir::{RunDir, write_atomic};
 pub use spec::{
     ComponentRecord, Components, RunSpec, label_of, overlaps, position_spans, render_item,

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -14,6 +16,7 @@ use valex_core::{
 use crate::controls::{matched_random, other_label_sets};
 use crate::error::RunError;
 use crate::provenance::{GIT_DESCRIBE, utc_rfc3339, utc_timestamp};
+use crate::resume::{Checkpointer, PartialRun, Progress, record_settings};
 use crate::run_dir::RunDir;
 use crate::spec::{RunSpec, label_of, overlaps, position_spans, render_item};
 use valex_manifest::{EvaluateConfig as EvaluateSpec, LabelBy, RecordConfig as RecordSpec};
@@ -40,6 +43,12 @@ pub struct RunOptions {
     /// Loaded plugin libraries (path, name, version, ABI version, sha256 of the library, ...),
     /// recorded in run.json as `plugins`.
     pub plugins: Vec<Value>,
+    /// Continue this incomplete run (`valex run --resume`) instead of starting a new one.
+    pub resume: Option<PartialRun>,
+    /// Set by the CLI's Ctrl-C handler: the record stage stops after the current batch (with a
+    /// checkpoint), other stages before they start; the run ends with
+    /// [`RunError::Interrupted`] and stays resumable.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// What a finished run produced.
@@ -53,8 +62,12 @@ pub struct RunSummary {
     pub table: String,
 }
 
+#[derive(Default)]
 struct Timer {
     timings: Vec<(String, f64)>,
+    /// The stage started last (named in status.json when the run fails).
+    current: String,
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Timer {
@@ -63,6 +76,18 @@ impl Timer {
         stage: &str,
         f: impl FnOnce() -> Result<T, RunError>,
     ) -> Result<T, RunError> {
+        stage.clone_into(&mut self.current);
+        if self
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+        {
+            return Err(RunError::Interrupted {
+                stage: stage.to_owned(),
+                detail: " before it started".to_owned(),
+                resume: None,
+            });
+        }
         let _span = info_span!("stage", id = stage).entered();
         info!(stage, "stage started");
         let t = Instant::now();
@@ -144,16 +169,21 @@ pub fn record_statistics(
     let rec = spec.record.as_ref().ok_or_else(|| {
         RunError::Config("record: the manifest has no [record] section".to_owned())
     })?;
-    let mut timer = Timer {
-        timings: Vec::new(),
-    };
+    let mut timer = Timer::default();
     let mut p = prepare(spec, opts, &mut timer)?;
     let stats = timer.time("record", || {
-        record(p.backend.as_mut(), rec, &p.data.items, shard, spec.seed)
+        record(
+            p.backend.as_mut(),
+            rec,
+            &p.data.items,
+            shard,
+            spec.seed,
+            None,
+        )
     })?;
     let prov = json!({
         "provenance": p.provenance,
-        "record": rec,
+        "record": record_settings(rec),
         "shard": shard.map(|s| json!({"index": s.index, "count": s.count})),
     });
     Ok((stats, prov))
@@ -226,28 +256,53 @@ pub fn merge_statistics(parts: &[PathBuf]) -> Result<(ActivationStats, Value), R
     Ok((stats, prov))
 }
 
-/// Runs `spec` and commits the run directory.
+/// Runs `spec` (or continues `opts.resume`) and commits the run directory.
 ///
 /// # Errors
-/// Any stage's error; the run directory is then not created.
+/// Any stage's error; the run directory is then not created, and its staging folder is kept
+/// with status.json (`failed` or `interrupted`) so that `valex run --resume` can continue it.
 pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let _span = info_span!("run", experiment = %spec.name).entered();
-    let started = utc_rfc3339();
-    let final_path = opts.out.clone().unwrap_or_else(|| {
-        opts.runs_root
-            .join(format!("{}-{}", spec.name, utc_timestamp()))
-    });
-    let dir = RunDir::create(&final_path, opts.force)?;
-    dir.write("manifest.resolved.toml", opts.resolved_manifest.as_bytes())?;
-    let mut timer = Timer {
-        timings: Vec::new(),
+    let final_path = match &opts.resume {
+        Some(partial) => partial.final_path.clone(),
+        None => opts.out.clone().unwrap_or_else(|| {
+            opts.runs_root
+                .join(format!("{}-{}", spec.name, utc_timestamp()))
+        }),
     };
+    let (mut dir, mut progress) = crate::resume::open_run_dir(&final_path, opts)?;
+    let mut timer = Timer {
+        interrupt: opts.interrupt.clone(),
+        ..Timer::default()
+    };
+    let result = run_staged(spec, opts, &dir, &mut progress, &mut timer).and_then(|summary| {
+        let run_dir = dir.commit()?;
+        Ok(RunSummary { run_dir, ..summary })
+    });
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(mut e) => {
+            crate::resume::record_end(&dir, &mut e, &timer.current);
+            Err(e)
+        }
+    }
+}
+
+/// The stages of [`run`], writing into the staging folder of `dir`.
+fn run_staged(
+    spec: RunSpec,
+    opts: &RunOptions,
+    dir: &RunDir,
+    progress: &mut Progress,
+    timer: &mut Timer,
+) -> Result<RunSummary, RunError> {
     let Prepared {
         data,
         mut backend,
         inputs,
         provenance,
-    } = prepare(&spec, opts, &mut timer)?;
+    } = prepare(&spec, opts, timer)?;
+    crate::resume::check_inputs(dir, progress, &inputs)?;
     let model = backend.info().clone();
     let c = &spec.components;
 
@@ -285,17 +340,36 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
     if let Some(rec) = &spec.record {
         let (stats, stats_prov) = match &opts.statistics {
             None => {
-                let stats = timer.time("record", || {
-                    record(backend.as_mut(), rec, &data.items, None, spec.seed)
-                })?;
-                (
-                    stats,
-                    json!({ "provenance": results["provenance"].clone(), "record": rec }),
-                )
+                let prov = json!({
+                    "provenance": results["provenance"].clone(),
+                    "record": record_settings(rec),
+                });
+                let stats = match crate::resume::completed_statistics(dir, progress)? {
+                    Some(stats) => stats,
+                    None => timer.time("record", || {
+                        let mut ck = Checkpointer {
+                            dir,
+                            progress: &mut *progress,
+                            every: rec.checkpoint_every(),
+                            interrupt: opts.interrupt.as_deref(),
+                            provenance: prov.clone(),
+                        };
+                        record(
+                            backend.as_mut(),
+                            rec,
+                            &data.items,
+                            None,
+                            spec.seed,
+                            Some(&mut ck),
+                        )
+                    })?,
+                };
+                (stats, prov)
             }
             Some(path) => statistics_for(path, rec, &results["provenance"])?,
         };
         valex_stats_io::write_stats(&dir.staging().join("statistics"), &stats, &stats_prov)?;
+        crate::resume::record_complete(dir, progress)?;
         let stats_sha = valex_stats_io::sha256_file(&dir.staging().join("statistics.safetensors"))?;
         results["record"] = json!({
             "tap": rec.tap,
@@ -389,7 +463,7 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
         Ok(files)
     })?;
     for f in &reporters_out {
-        dir.write(&f.name, &f.bytes)?;
+        dir.write_output(&f.name, &f.bytes)?;
     }
 
     let run_json = json!({
@@ -397,10 +471,11 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
         "git_describe": GIT_DESCRIBE,
         "experiment": spec.name,
         "seed": spec.seed,
-        "started_utc": started,
+        "started_utc": progress.started_utc,
         "finished_utc": utc_rfc3339(),
-        "command_line": opts.command_line,
-        "run_dir": final_path.display().to_string(),
+        "command_line": progress.command_line,
+        "resumes": progress.resumes,
+        "run_dir": dir.final_path().display().to_string(),
         "host": hostname(),
         "components": results["components"].clone(),
         "plugins": opts.plugins,
@@ -414,10 +489,9 @@ pub fn run(spec: RunSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
     });
     let mut bytes = serde_json::to_vec_pretty(&run_json).expect("json values serialise");
     bytes.push(b'\n');
-    dir.write("run.json", &bytes)?;
-    let run_dir = dir.commit()?;
+    dir.write_output("run.json", &bytes)?;
     Ok(RunSummary {
-        run_dir,
+        run_dir: dir.final_path().to_path_buf(),
         results,
         table,
     })
@@ -432,7 +506,7 @@ fn statistics_for(
 ) -> Result<(ActivationStats, Value), RunError> {
     let (stats, sidecar) = valex_stats_io::read_stats(path)?;
     let prov = sidecar.get("provenance").cloned().unwrap_or(Value::Null);
-    if prov["record"] != json!(rec) {
+    if prov["record"] != record_settings(rec) {
         return Err(RunError::Config(format!(
             "{}: recorded with other [record] settings than this manifest's",
             path.display()
@@ -448,12 +522,12 @@ fn statistics_for(
     }
     Ok((
         stats,
-        json!({ "provenance": provenance, "record": rec, "merged_shards": prov["merged_shards"] }),
+        json!({ "provenance": provenance, "record": record_settings(rec), "merged_shards": prov["merged_shards"] }),
     ))
 }
 
 /// `path` made absolute (canonical when it exists), for run.json.
-fn absolute(path: &Path) -> PathBuf {
+pub(crate) fn absolute(path: &Path) -> PathBuf {
     let p = if path.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -469,7 +543,7 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
@@ -567,6 +641,7 @@ fn record(
     items: &[Item],
     shard: Option<Shard>,
     seed: u64,
+    mut checkpoints: Option<&mut Checkpointer<'_>>,
 ) -> Result<ActivationStats, RunError> {
     let (labels, mut chosen) = record_items(rec, items);
     if let Some(sh) = shard {
@@ -590,7 +665,21 @@ fn record(
         stats = stats.with_item_means();
     }
     let spans = position_spans(rec.positions);
-    for (bi, chunk) in chosen.chunks(rec.batch_size.max(1)).enumerate() {
+    let batch_size = rec.batch_size.max(1);
+    // Items are recorded in a fixed order, so "the first k batches" names the items a
+    // checkpoint holds; a resumed run starts after them.
+    let mut first = 0;
+    if let Some(ck) = checkpoints.as_deref_mut()
+        && let Some((done, k)) = ck.start(chosen.len(), batch_size)?
+    {
+        (stats, first) = (done, k);
+    }
+    for (bi, chunk) in chosen.chunks(batch_size).enumerate().skip(first) {
+        if let Some(ck) = checkpoints.as_deref_mut()
+            && bi > first
+        {
+            ck.between_batches(&stats, bi, bi * batch_size)?;
+        }
         let _span = tracing::trace_span!("batch", index = bi).entered();
         let mut batch = RecordBatch {
             ids: Vec::new(),
@@ -905,6 +994,7 @@ mod tests {
             keep_item_means: false,
             self_check: false,
             self_check_tolerance: None,
+            checkpoint_every: None,
         };
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(labels, vec!["b", "a"]);

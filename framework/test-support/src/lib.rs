@@ -138,6 +138,56 @@ impl Case {
         out
     }
 
+    /// Asserts that a failed or interrupted run left no run directory behind: nothing named
+    /// `out...` or `runs/<name>` (hidden names excepted), and every staging folder it kept
+    /// (`.NAME.partial`, anywhere) is marked `failed` or `interrupted` in its status.json and
+    /// holds no run.json or results.json. Returns the staging folders found.
+    ///
+    /// # Panics
+    /// When something looks like a run directory, or a staging folder looks complete.
+    pub fn assert_no_run_dir(&self) -> Vec<PathBuf> {
+        let tree = self.tree();
+        let finished: Vec<&String> = tree
+            .iter()
+            .filter(|p| {
+                let mut parts = Path::new(p.as_str())
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned());
+                match parts.next().as_deref() {
+                    Some(first) if first.starts_with("out") => true,
+                    Some("runs") => parts.next().is_some_and(|n| !n.starts_with('.')),
+                    _ => false,
+                }
+            })
+            .collect();
+        assert!(
+            finished.is_empty(),
+            "run directory left behind: {finished:?}"
+        );
+        let staging: Vec<PathBuf> = tree
+            .iter()
+            .filter(|p| p.ends_with(".partial"))
+            .map(|p| self.path().join(p))
+            .collect();
+        for dir in &staging {
+            let status = std::fs::read_to_string(dir.join("status.json")).unwrap_or_default();
+            assert!(
+                status.contains("\"status\": \"failed\"")
+                    || status.contains("\"status\": \"interrupted\""),
+                "{} is not marked incomplete: {status:?}",
+                dir.display()
+            );
+            for f in ["run.json", "results.json"] {
+                assert!(
+                    !dir.join(f).exists(),
+                    "{} holds {f}, as if it were complete",
+                    dir.display()
+                );
+            }
+        }
+        staging
+    }
+
     /// Every entry (recursively) in the case folder, relative, sorted.
     pub fn tree(&self) -> Vec<String> {
         let mut out = Vec::new();

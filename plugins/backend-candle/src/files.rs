@@ -154,7 +154,11 @@ pub fn load(
             let tok_path = dir.join("tokenizer.json");
             let tok_bytes = read(&tok_path, "tokenizer")?;
             hasher.update(&tok_bytes);
-            let tokenizer = tokenizer(&format!("tokenizer {}", tok_path.display()), &tok_bytes)?;
+            let tokenizer = tokenizer(
+                &format!("tokenizer {}", tok_path.display()),
+                &tok_bytes,
+                config.vocab_size,
+            )?;
             Ok(LoadedFiles {
                 config,
                 tokenizer,
@@ -176,6 +180,7 @@ pub fn load(
             let tokenizer = tokenizer(
                 &format!("tokenizer {}/tokenizer.json", m.name),
                 &m.tokenizer_json,
+                config.vocab_size,
             )?;
             Ok(LoadedFiles {
                 config,
@@ -193,12 +198,24 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, ComponentError> {
     })
 }
 
-fn tokenizer(label: &str, bytes: &[u8]) -> Result<Tokenizer, ComponentError> {
-    Tokenizer::from_bytes(bytes).map_err(|e| {
+/// Parses a tokenizer and checks it against the model's `vocab_size`: a tokenizer with more
+/// tokens than the embedding has rows belongs to another model (its extra ids would fail at
+/// the first batch that uses them, or worse, index another model's rows). Fewer tokens are
+/// normal: HF configs often pad `vocab_size` (Qwen2.5: 151 665 tokens, 151 936 rows).
+fn tokenizer(label: &str, bytes: &[u8], vocab_size: usize) -> Result<Tokenizer, ComponentError> {
+    let tok = Tokenizer::from_bytes(bytes).map_err(|e| {
         let mut err = ComponentError::input(format!("{label} could not be read"));
         err.source = Some(e);
         err
-    })
+    })?;
+    let n = tok.get_vocab_size(true);
+    if n > vocab_size {
+        return Err(ComponentError::input(format!(
+            "{label} has {n} tokens but the model's config.json has vocab_size {vocab_size}; \
+             the tokenizer belongs to another model"
+        )));
+    }
+    Ok(tok)
 }
 
 /// Finds the weight files of `dir`: the shard index if present, else `model.safetensors`.

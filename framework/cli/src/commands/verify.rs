@@ -94,6 +94,8 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<(), CliError> {
         command_line: std::env::args().collect(),
         plugins: Vec::new(),
         statistics: None,
+        resume: None,
+        interrupt: None,
     };
     let result =
         valex_runner::run(spec, &opts).map_err(|e| CliError::new(ExitCode::from(e.class()), e));

@@ -251,3 +251,111 @@ fn resolved_toml_loads_back_to_the_same_manifest() {
         insta::assert_snapshot!(l.resolved_toml);
     });
 }
+
+// Property test (issue #10 item 2): whatever subset of layers sets a key, and to whatever
+// values, the highest layer that sets it wins (defaults < include < file < env < --set), and
+// the key's origin names that layer.
+mod later_layer_wins {
+    use proptest::prelude::*;
+
+    use super::super::{MINIMAL, load_ok, opts, with_files};
+
+    /// `(key, env variable, default)`.
+    const KEYS: [(&str, &str, u64); 3] = [
+        ("experiment.seed", "VALEX_EXPERIMENT__SEED", 0),
+        ("record.batch_size", "VALEX_RECORD__BATCH_SIZE", 8),
+        (
+            "record.max_items_per_label",
+            "VALEX_RECORD__MAX_ITEMS_PER_LABEL",
+            0,
+        ),
+    ];
+
+    /// For each key, the value each layer sets (include, file, env, --set), if any.
+    type Layers = [[Option<u64>; 4]; 3];
+
+    fn toml_layer(layers: &Layers, layer: usize) -> String {
+        let mut out = String::from("[record]\n");
+        let mut experiment = String::new();
+        for (k, (key, _, _)) in KEYS.iter().enumerate() {
+            if let Some(v) = layers[k][layer] {
+                let (section, name) = key.split_once('.').expect("dotted");
+                let line = format!("{name} = {v}\n");
+                if section == "experiment" {
+                    experiment.push_str(&line);
+                } else {
+                    out.push_str(&line);
+                }
+            }
+        }
+        format!(
+            "{out}{}",
+            if experiment.is_empty() {
+                String::new()
+            } else {
+                format!("[experiment]\n{experiment}")
+            }
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn the_highest_layer_that_sets_a_key_wins(
+            layers in prop::array::uniform3(prop::array::uniform4(prop::option::of(1_u64..1000)))
+        ) {
+            let include = toml_layer(&layers, 0);
+            // The file's [experiment] keys join MINIMAL's section; its [record] keys follow.
+            let (mut record_part, mut experiment_part) = (String::from("[record]\n"), String::new());
+            let mut in_experiment = false;
+            for line in toml_layer(&layers, 1).lines() {
+                match line {
+                    "[experiment]" => in_experiment = true,
+                    "[record]" => in_experiment = false,
+                    l if in_experiment => experiment_part.push_str(&format!("{l}\n")),
+                    l => record_part.push_str(&format!("{l}\n")),
+                }
+            }
+            let body = MINIMAL.replace(
+                "[experiment]\nname = \"demo\"\n",
+                &format!("[experiment]\nname = \"demo\"\n{experiment_part}"),
+            );
+            let file = format!("schema_version = 1\ninclude = [\"inc.toml\"]\n{body}\n{record_part}");
+            let env: Vec<(String, String)> = KEYS
+                .iter()
+                .enumerate()
+                .filter_map(|(k, (_, var, _))| layers[k][2].map(|v| ((*var).to_owned(), v.to_string())))
+                .collect();
+            let sets: Vec<String> = KEYS
+                .iter()
+                .enumerate()
+                .filter_map(|(k, (key, _, _))| layers[k][3].map(|v| format!("{key}={v}")))
+                .collect();
+            let env_refs: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let set_refs: Vec<&str> = sets.iter().map(String::as_str).collect();
+            let mut failure = None;
+            with_files(&[("inc.toml", &include), ("m.toml", &file)], || {
+                let loaded = load_ok("m.toml", &opts(&env_refs, &set_refs));
+                let m = &loaded.manifest;
+                let rec = m.record.as_ref().expect("[record] is mentioned");
+                let got = [m.experiment.seed, rec.batch_size as u64, rec.max_items_per_label as u64];
+                for (k, (key, var, default)) in KEYS.iter().enumerate() {
+                    let winner = (0..4).rev().find(|&l| layers[k][l].is_some());
+                    let want = winner.map_or(*default, |l| layers[k][l].expect("set"));
+                    let origin = loaded.origin(key).unwrap_or("").to_owned();
+                    let want_origin = match winner {
+                        None => "defaults".to_owned(),
+                        Some(0) => "include inc.toml".to_owned(),
+                        Some(1) => "m.toml".to_owned(),
+                        Some(2) => format!("env {var}"),
+                        Some(_) => format!("flag --set {key}={want}"),
+                    };
+                    if got[k] != want || origin != want_origin {
+                        failure = Some(format!("{key}: got {} from {origin:?}, want {want} from {want_origin:?}", got[k]));
+                    }
+                }
+            });
+            prop_assert!(failure.is_none(), "{}", failure.unwrap_or_default());
+        }
+    }
+}
