@@ -7,6 +7,7 @@
 //! input file and timings. Depends on valex-core, valex-manifest's outputs (through
 //! [`RunSpec`]) and valex-stats-io; it knows no concrete backend or scorer.
 
+pub mod analysis;
 pub mod check;
 mod controls;
 mod error;
