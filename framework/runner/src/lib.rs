@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod check;
 mod controls;
 mod error;
+mod evaluate;
 mod pipeline;
 mod provenance;
 mod run_dir;

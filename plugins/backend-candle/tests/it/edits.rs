@@ -10,10 +10,7 @@ use crate::{load, max_diff};
 fn edit(tap: &str, layer: usize, pairs: &[(u32, f32)]) -> NeuronEdit {
     let mut layers = vec![Vec::new(); layer + 1];
     layers[layer] = pairs.to_vec();
-    NeuronEdit {
-        tap: tap.into(),
-        layers,
-    }
+    NeuronEdit::multiply(tap, layers)
 }
 
 #[test]
