@@ -345,3 +345,78 @@ fn cross_value_matrix(
         .collect();
     Value::Array(per_lang)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use valex_core::{ComponentError, NeuronEdit, NeuronOp};
+
+    /// Replaces each neuron by label 0's token mean, from the statistics in its context.
+    struct FromStats(StatisticsSource);
+    impl Intervention for FromStats {
+        fn edit(
+            &self,
+            set: &NeuronSet,
+            tap: &str,
+            info: &ModelInfo,
+            cx: &EditContext<'_>,
+        ) -> Result<NeuronEdit, ComponentError> {
+            let s = cx
+                .stats
+                .ok_or_else(|| ComponentError::config("no statistics"))?;
+            let l = &s.labels[0];
+            let mut e = NeuronEdit::multiply(tap, vec![Vec::new(); info.n_layers]);
+            for (layer, ns) in set.layers().iter().enumerate() {
+                for &n in ns {
+                    let m = l.sum[layer * info.n_neurons + n as usize] / l.tokens;
+                    e.layers[layer].push((n, NeuronOp::constant(m as f32)));
+                }
+            }
+            Ok(e)
+        }
+        fn statistics(&self) -> StatisticsSource {
+            self.0.clone()
+        }
+    }
+
+    fn stats(value: f64) -> ActivationStats {
+        let mut s = ActivationStats::new("mlp.gate_act", 1, 2, &["a".to_owned()]);
+        s.count_item(0, 0, 2.0);
+        s.add_item_layer(0, 0, 0, 2.0, &[1.0, 1.0], &[2.0 * value, 0.0], &[0.0, 0.0]);
+        s
+    }
+
+    fn info() -> ModelInfo {
+        ModelInfo {
+            architecture: "llama".into(),
+            n_layers: 1,
+            n_neurons: 2,
+            hidden_size: 4,
+            vocab_size: 4,
+            content_sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn interventions_get_the_statistics_they_ask_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("other");
+        valex_stats_io::write_stats(&stem, &stats(0.5), &json!({})).unwrap();
+        let run = stats(3.0);
+        let set = NeuronSet::from_layers(vec![vec![0]]);
+        let value = |source: StatisticsSource| {
+            let i = FromStats(source);
+            let a = applied("c", "intervention/x", &i)?;
+            a.edit(&set, "mlp.gate_act", &info(), &run)
+                .map(|e| e.layers[0][0].1.shift)
+        };
+        assert_eq!(value(StatisticsSource::Run).unwrap(), 3.0);
+        for name in ["other", "other.safetensors", "other.json"] {
+            let f = StatisticsSource::File(dir.path().join(name));
+            assert_eq!(value(f).unwrap(), 0.5, "{name}");
+        }
+        let e = value(StatisticsSource::None).unwrap_err().to_string();
+        assert_eq!(e, "evaluate (condition c, intervention/x)");
+        assert!(value(StatisticsSource::File(dir.path().join("missing"))).is_err());
+    }
+}
