@@ -4,6 +4,7 @@
     reason = "helpers outside #[test] functions are test code too: unwrap is the assertion"
 )]
 
+mod analysis;
 mod bad_input;
 mod check;
 mod data;

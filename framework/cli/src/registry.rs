@@ -50,6 +50,9 @@ mod tests {
             "dataset/jsonl",
             "scorer/lape",
             "intervention/zero",
+            "intervention/scale",
+            "intervention/mean",
+            "intervention/clamp",
             "evaluator/forced-choice",
             "reporter/json",
         ] {

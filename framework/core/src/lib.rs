@@ -24,7 +24,7 @@ pub use dataset::{Dataset, DatasetLoad, Item, ItemKind, Language};
 pub use error::{ComponentError, ConfigError, ErrorClass};
 pub use evaluator::{EvalOutcome, EvalRequest, Evaluator};
 pub use id::{ComponentId, Kind};
-pub use intervention::{Intervention, NeuronEdit};
+pub use intervention::{EditContext, Intervention, NeuronEdit, NeuronOp, StatisticsSource};
 pub use model::{
     BackendLoader, Capabilities, Encoding, Inspection, ModelBackend, ModelInfo, RecordBatch,
     ScoreRequest, TapValues,

@@ -42,9 +42,10 @@ pub use overrides::{ENV_SECTIONS, parse_set_value};
 pub use plan::{ComponentIds, ExperimentPlan, load_and_resolve, resolve};
 pub use plugins::{PluginRef, plugin_refs};
 pub use raw::{
-    ComponentConfig, DEFAULT_CHECKPOINT_EVERY, DatasetConfig, EvaluateConfig, ExperimentConfig,
-    LabelBy, Manifest, ModelConfig, PluginConfig, Positions, RecordConfig, SCHEMA_VERSION,
-    TemplateConfig,
+    ComponentConfig, ConditionConfig, DEFAULT_CHECKPOINT_EVERY, DatasetConfig, EvaluateConfig,
+    ExperimentConfig, LabelBy, Manifest, ModelConfig, PluginConfig, Positions,
+    RESERVED_CONDITION_NAMES, RecordConfig, SCHEMA_VERSION, TemplateConfig,
+    is_reserved_condition_name,
 };
 pub use template::{
     PLACEHOLDERS, Rendered, Segment, TemplateError, parse_template, render_template,

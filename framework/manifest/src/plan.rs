@@ -31,6 +31,9 @@ pub struct ComponentIds {
     pub intervention: String,
     /// `evaluate.use`, when there is an `[evaluate]` section.
     pub evaluator: Option<String>,
+    /// `evaluate.conditions[i].use`, in order (empty without extra conditions).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
     /// `reporters[i].use`, in order.
     pub reporters: Vec<String>,
 }
@@ -44,7 +47,7 @@ pub struct ExperimentPlan {
     /// Canonical ids of the components.
     pub ids: ComponentIds,
     /// Registry entries (id, version, source plugin) of every component, in manifest order:
-    /// backend, dataset, scorer, intervention, evaluator, reporters.
+    /// backend, dataset, scorer, intervention, evaluator, conditions, reporters.
     pub components: Vec<ComponentInfo>,
     /// The backend loader (`[model]`); it loads the model on demand.
     pub backend: Box<dyn BackendLoader>,
@@ -56,6 +59,9 @@ pub struct ExperimentPlan {
     pub intervention: Box<dyn Intervention>,
     /// The evaluator (`[evaluate]`), if any.
     pub evaluator: Option<Box<dyn Evaluator>>,
+    /// The extra own-set conditions (`[[evaluate.conditions]]`): name, canonical id and
+    /// intervention, in order.
+    pub conditions: Vec<(String, String, Box<dyn Intervention>)>,
     /// The reporters with their canonical ids, in order.
     pub reporters: Vec<(String, Box<dyn Reporter>)>,
 }
@@ -160,6 +166,8 @@ struct Slot {
     kind: Kind,
     id: String,
     params: serde_json::Value,
+    /// The condition's name, for `evaluate.conditions[i]` slots.
+    condition: Option<String>,
 }
 
 enum Built {
@@ -169,6 +177,8 @@ enum Built {
     Intervention(Box<dyn Intervention>),
     Evaluator(Box<dyn Evaluator>),
     Reporter(Box<dyn Reporter>),
+    /// An `[[evaluate.conditions]]` intervention, with the condition's name.
+    Condition(String, Box<dyn Intervention>),
 }
 
 /// Sections with one component: section, kind, id key.
@@ -187,6 +197,20 @@ fn slot(key: String, id_field: &str, kind: Kind, id: &str, params: &serde_json::
         kind,
         id: id.to_owned(),
         params: params.clone(),
+        condition: None,
+    }
+}
+
+fn condition_slot(i: usize, name: &str, id: &str, params: &serde_json::Value) -> Slot {
+    Slot {
+        condition: Some(name.to_owned()),
+        ..slot(
+            format!("evaluate.conditions[{i}]"),
+            "use",
+            Kind::Intervention,
+            id,
+            params,
+        )
     }
 }
 
@@ -225,6 +249,9 @@ fn slots_from_manifest(m: &Manifest) -> Vec<Slot> {
             &e.id,
             &e.params,
         ));
+        for (i, c) in e.conditions.iter().enumerate() {
+            out.push(condition_slot(i, &c.name, &c.id, &c.params));
+        }
     }
     for (i, r) in m.reporters.iter().enumerate() {
         out.push(slot(
@@ -255,6 +282,22 @@ fn slots_from_json(root: &serde_json::Value) -> Vec<Slot> {
             && let Some(s) = from_table(section.to_owned(), t, field, kind)
         {
             out.push(s);
+        }
+    }
+    let conditions = root
+        .get("evaluate")
+        .and_then(|e| e.get("conditions"))
+        .and_then(|c| c.as_array());
+    for (i, t) in conditions.into_iter().flatten().enumerate() {
+        let (Some(id), Some(name)) = (
+            t.get("use").and_then(|v| v.as_str()),
+            t.get("name").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        let params = t.get("params").unwrap_or(&empty);
+        if params.is_object() {
+            out.push(condition_slot(i, name, id, params));
         }
     }
     if let Some(items) = root.get("reporters").and_then(|r| r.as_array()) {
@@ -320,7 +363,12 @@ fn build_one(
         Kind::Backend => registry.backend(id, p, cx).map(Built::Backend),
         Kind::Dataset => registry.dataset(id, p, cx).map(Built::Dataset),
         Kind::Scorer => registry.scorer(id, p, cx).map(Built::Scorer),
-        Kind::Intervention => registry.intervention(id, p, cx).map(Built::Intervention),
+        Kind::Intervention => registry
+            .intervention(id, p, cx)
+            .map(|x| match &s.condition {
+                Some(name) => Built::Condition(name.clone(), x),
+                None => Built::Intervention(x),
+            }),
         Kind::Evaluator => registry.evaluator(id, p, cx).map(Built::Evaluator),
         Kind::Reporter => registry.reporter(id, p, cx).map(Built::Reporter),
         other => {
@@ -365,6 +413,7 @@ fn assemble(
     let (mut backend, mut dataset, mut scorer, mut intervention, mut evaluator) =
         (None, None, None, None, None);
     let mut reporters = Vec::new();
+    let mut conditions = Vec::new();
     let mut components = Vec::new();
     for (info, b) in built {
         let id = info.id.clone();
@@ -376,6 +425,7 @@ fn assemble(
             Built::Intervention(x) => intervention = Some((id, x)),
             Built::Evaluator(x) => evaluator = Some((id, x)),
             Built::Reporter(x) => reporters.push((id, x)),
+            Built::Condition(name, x) => conditions.push((name, id, x)),
         }
     }
     let missing = |what: &str| {
@@ -390,6 +440,7 @@ fn assemble(
         scorer: scorer.as_ref().map(|s| s.0.clone()),
         intervention: intervention.0,
         evaluator: evaluator.as_ref().map(|e| e.0.clone()),
+        conditions: conditions.iter().map(|c| c.1.clone()).collect(),
         reporters: reporters.iter().map(|r| r.0.clone()).collect(),
     };
     Ok(ExperimentPlan {
@@ -402,6 +453,7 @@ fn assemble(
         scorer: scorer.map(|s| s.1),
         intervention: intervention.1,
         evaluator: evaluator.map(|e| e.1),
+        conditions,
         reporters,
     })
 }

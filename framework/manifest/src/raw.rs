@@ -228,6 +228,45 @@ pub struct EvaluateConfig {
     /// Also evaluate each value with every other label's set (the cross-value matrix).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cross_value: bool,
+    /// Bootstrap resamples of the items for each condition's 95 % CI of Δ (0 = no CI).
+    #[serde(default = "default_resamples")]
+    pub bootstrap: usize,
+    /// Sign-flip permutations for each condition's paired permutation p-value (0 = no p).
+    #[serde(default = "default_resamples")]
+    pub permutations: usize,
+    /// Extra own-set conditions (`[[evaluate.conditions]]`), evaluated after `targeted`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ConditionConfig>,
+}
+
+/// `[[evaluate.conditions]]`: one more intervention on each value's own neuron set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    /// The condition's name in results (`[A-Za-z0-9_.-]+`, unique, not a reserved name).
+    pub name: String,
+    /// Intervention component id, e.g. `intervention/scale`.
+    #[serde(rename = "use")]
+    pub id: String,
+    /// Opaque params for the intervention factory (a JSON object).
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+}
+
+/// Names that `[[evaluate.conditions]]` may not take: those of the built-in conditions.
+pub const RESERVED_CONDITION_NAMES: [&str; 2] = ["targeted", "baseline"];
+
+/// True when `name` is reserved for a built-in condition (`targeted`, `baseline`,
+/// `random-<n>`).
+pub fn is_reserved_condition_name(name: &str) -> bool {
+    RESERVED_CONDITION_NAMES.contains(&name)
+        || name
+            .strip_prefix("random-")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn default_resamples() -> usize {
+    1000
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -13,7 +13,7 @@ use crate::convert::{as_integer, describe};
 use crate::error::{ManifestError, ManifestErrorKind as K};
 use crate::files::version_error;
 use crate::load::{Origins, child};
-use crate::raw::{LabelBy, Positions};
+use crate::raw::{LabelBy, Positions, is_reserved_condition_name};
 use crate::template::parse_template;
 
 /// The type (and rules) of one key.
@@ -43,6 +43,8 @@ enum Ty {
     Components,
     /// An array of `[[plugins]]` tables.
     Plugins,
+    /// An array of `[[evaluate.conditions]]` tables (unique, unreserved names).
+    Conditions,
     /// `schema_version`.
     Version,
 }
@@ -139,6 +141,14 @@ const EVALUATE: &[Field] = &[
     req("max_items_per_value", Ty::Count { min: 0 }),
     req("random_controls", Ty::Count { min: 0 }),
     opt("cross_value", Ty::Bool),
+    req("bootstrap", Ty::Count { min: 0 }),
+    req("permutations", Ty::Count { min: 0 }),
+    opt("conditions", Ty::Conditions),
+];
+const CONDITION: &[Field] = &[
+    req_eg("name", Ty::Name, "\"scale-5\""),
+    req_eg("use", Ty::Str, "\"intervention/scale\""),
+    opt("params", Ty::Params),
 ];
 const TOP: &[Field] = &[
     opt("schema_version", Ty::Version),
@@ -337,12 +347,48 @@ impl Walker<'_> {
                     }
                 }
             },
+            Ty::Conditions => match v.as_array() {
+                None => self.wrong_type(key, "an array of tables ([[evaluate.conditions]])", v),
+                Some(items) => self.conditions(key, items),
+            },
             Ty::Version => {
                 if let Some(e) = version_error(v) {
                     self.errors
                         .push(e.at(key).from_origin(self.origins.get(key)));
                 }
             }
+        }
+    }
+
+    fn conditions(&mut self, key: &str, items: &[Value]) {
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let k = format!("{key}[{i}]");
+            self.table(&k, item, CONDITION);
+            let Some(name) = item
+                .as_dict()
+                .and_then(|d| d.get("name"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let nk = child(&k, "name");
+            if is_reserved_condition_name(name) {
+                self.push(
+                    K::InvalidValue,
+                    &nk,
+                    format!(
+                        "condition name {name:?} is reserved (targeted, baseline and random-<n> name the built-in conditions)"
+                    ),
+                );
+            } else if seen.contains(&name) {
+                self.push(
+                    K::InvalidValue,
+                    &nk,
+                    format!("condition name {name:?} is used twice"),
+                );
+            }
+            seen.push(name);
         }
     }
 

@@ -190,10 +190,7 @@ pub(crate) fn decode_edit(bytes: &[u8], tap: &str, info: &ModelInfo) -> Result<N
             }
         }
     }
-    Ok(NeuronEdit {
-        tap: e.tap,
-        layers: e.layers,
-    })
+    Ok(NeuronEdit::multiply(e.tap, e.layers))
 }
 
 /// The `report` input.

@@ -8,8 +8,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use valex_core::{
-    ActivationStats, ComponentError, Intervention, ModelInfo, NeuronEdit, NeuronSet, OutputFile,
-    Reporter, ScoreOutput, Scorer,
+    ActivationStats, ComponentError, EditContext, Intervention, ModelInfo, NeuronEdit, NeuronSet,
+    OutputFile, Reporter, ScoreOutput, Scorer,
 };
 use valex_plugin_abi::{VX_METHOD_EDIT, VX_METHOD_REPORT, VX_METHOD_SCORE, VxHandle, VxTensorView};
 
@@ -183,12 +183,15 @@ impl ExternalIntervention {
     }
 }
 
+/// ABI v1 carries no statistics to plugins: the context is not forwarded, and
+/// [`Intervention::statistics`] keeps its default (none).
 impl Intervention for ExternalIntervention {
     fn edit(
         &self,
         set: &NeuronSet,
         tap: &str,
         info: &ModelInfo,
+        _cx: &EditContext<'_>,
     ) -> Result<NeuronEdit, ComponentError> {
         let input = codec::encode_edit(set, tap, info);
         let bytes = self

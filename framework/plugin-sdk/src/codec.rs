@@ -169,9 +169,19 @@ pub fn decode_edit_input(input: &Value) -> Result<(NeuronSet, String, ModelShape
     Ok((NeuronSet::from_layers(layers), tap.to_owned(), model))
 }
 
-/// Encodes an intervention's edit.
-pub fn encode_edit_output(edit: &NeuronEdit) -> Value {
-    json!({ "tap": edit.tap, "layers": edit.layers })
+/// Encodes an intervention's edit as ABI v1 `[neuron, factor]` pairs.
+///
+/// # Errors
+/// An edit whose ops shift or clamp: ABI v1 carries multiplicative edits only
+/// (docs/plugin-abi.md).
+pub fn encode_edit_output(edit: &NeuronEdit) -> Result<Value, PluginError> {
+    let factors = edit.factors().ok_or_else(|| {
+        PluginError::new(
+            "intervention.unsupported_edit",
+            "plugin ABI v1 carries multiplicative edits only ([neuron, factor] pairs); this edit shifts or clamps activations",
+        )
+    })?;
+    Ok(json!({ "tap": edit.tap, "layers": factors }))
 }
 
 /// Decodes a `report` input: the results document.
@@ -257,5 +267,20 @@ mod tests {
             "stats": [{"name": "x", "tokens": 1.0, "items": 1, "tensors": {"active": 0}}]});
         let e = decode_score_input(&input, &tensors).unwrap_err();
         assert_eq!(e.message, "tensor x.active: expected 4 values, found 1");
+    }
+
+    #[test]
+    fn edits_encode_as_v1_factor_pairs_and_refuse_shifts() {
+        let mut e = NeuronEdit::multiply("mlp.up", vec![vec![(2, 0.5)], vec![]]);
+        assert_eq!(
+            encode_edit_output(&e).unwrap(),
+            json!({"tap": "mlp.up", "layers": [[[2, 0.5]], []]})
+        );
+        e.layers[1].push((0, valex_core::NeuronOp::constant(1.0)));
+        let err = encode_edit_output(&e).unwrap_err();
+        assert!(
+            err.to_string().contains("multiplicative edits only"),
+            "{err}"
+        );
     }
 }

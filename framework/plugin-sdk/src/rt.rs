@@ -345,7 +345,7 @@ unsafe extern "C" fn vx_invoke(
             }
             (VX_METHOD_EDIT, Instance::Intervention(i)) => {
                 let (set, tap, model) = codec::decode_edit_input(&input)?;
-                codec::encode_edit_output(&i.edit(&set, &tap, &model)?)
+                codec::encode_edit_output(&i.edit(&set, &tap, &model)?)?
             }
             (VX_METHOD_REPORT, Instance::Reporter(r)) => {
                 let results = codec::decode_report_input(&input)?;

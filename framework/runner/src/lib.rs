@@ -9,9 +9,11 @@
 //! valex-core, valex-manifest's outputs (through [`RunSpec`]) and valex-stats-io; it knows no
 //! concrete backend or scorer.
 
+pub mod analysis;
 pub mod check;
 mod controls;
 mod error;
+mod evaluate;
 mod pipeline;
 mod provenance;
 mod resume;

@@ -8,18 +8,14 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use tracing::{info, info_span, warn};
-use valex_core::{
-    ActivationStats, EvalRequest, Item, ItemKind, ModelBackend, NeuronSet, RecordBatch, SplitMix64,
-    VALEX_VERSION,
-};
+use valex_core::{ActivationStats, Item, ItemKind, ModelBackend, RecordBatch, VALEX_VERSION};
 
-use crate::controls::{matched_random, other_label_sets};
 use crate::error::RunError;
 use crate::provenance::{GIT_DESCRIBE, utc_rfc3339, utc_timestamp};
 use crate::resume::{Checkpointer, PartialRun, Progress, record_settings};
 use crate::run_dir::RunDir;
 use crate::spec::{RunSpec, label_of, overlaps, position_spans, render_item};
-use valex_manifest::{EvaluateConfig as EvaluateSpec, LabelBy, RecordConfig as RecordSpec};
+use valex_manifest::RecordConfig as RecordSpec;
 
 /// How and where to run.
 #[derive(Debug, Clone, Default)]
@@ -439,12 +435,13 @@ fn run_staged(
 
             if let (Some(ev), Some(evaluator)) = (&spec.evaluate, &c.evaluator) {
                 let (doc, t) = timer.time("evaluate", || {
-                    evaluate(
+                    crate::evaluate::evaluate(
                         backend.as_mut(),
                         &spec,
                         rec,
                         ev,
                         evaluator.as_ref(),
+                        &stats,
                         &out.sets,
                         &data.items,
                     )
@@ -728,232 +725,11 @@ fn record(
     Ok(stats)
 }
 
-fn evaluate(
-    backend: &mut dyn ModelBackend,
-    spec: &RunSpec,
-    rec: &RecordSpec,
-    ev: &EvaluateSpec,
-    evaluator: &dyn valex_core::Evaluator,
-    sets: &[(String, NeuronSet)],
-    items: &[Item],
-) -> Result<(Value, String), RunError> {
-    let info = backend.info().clone();
-    let intervention = spec.components.intervention.as_ref();
-    let mut cells = Vec::new();
-    let mut table = format!(
-        "{:<10} {:<4} {:>5} {:>8} {:>9} {:>9} {:>9}\n",
-        "value", "lang", "items", "neurons", "baseline", "Δ target", "Δ random"
-    );
-    let (mut sum_target, mut sum_random, mut n_cells, mut n_random) = (0.0, 0.0, 0usize, 0usize);
-    // (evaluated label, language, ablated label, delta) for the cross-value matrix.
-    let mut cross: Vec<(String, valex_core::Language, String, f64)> = Vec::new();
-    for (label, set) in sets {
-        for &lang in &ev.languages {
-            let value = match rec.label_by {
-                LabelBy::Value => label.clone(),
-                LabelBy::ValueLanguage => {
-                    let Some((v, l)) = label.rsplit_once('/') else {
-                        continue;
-                    };
-                    if l != lang.as_str() {
-                        continue;
-                    }
-                    v.to_owned()
-                }
-            };
-            let mut eval_items: Vec<Item> = items
-                .iter()
-                .filter(|i| {
-                    i.kind == ItemKind::Evaluation && i.value == value && i.language == lang
-                })
-                .cloned()
-                .collect();
-            if ev.max_items_per_value > 0 {
-                eval_items.truncate(ev.max_items_per_value);
-            }
-            if eval_items.is_empty() {
-                warn!(value = %value, lang = lang.as_str(), "no evaluation items; cell skipped");
-                continue;
-            }
-            let base = evaluator
-                .evaluate(
-                    backend,
-                    EvalRequest {
-                        items: &eval_items,
-                        edit: None,
-                    },
-                )
-                .map_err(RunError::component("evaluate"))?;
-            let edit = intervention
-                .edit(set, &rec.tap, &info)
-                .map_err(RunError::component("evaluate"))?;
-            let target = evaluator
-                .evaluate(
-                    backend,
-                    EvalRequest {
-                        items: &eval_items,
-                        edit: Some(&edit),
-                    },
-                )
-                .map_err(RunError::component("evaluate"))?;
-            let mut conditions = vec![json!({
-                "condition": "targeted",
-                "n_neurons": set.len(),
-                "rate": target.value,
-                "delta": target.value - base.value,
-                "per_item": target.per_item,
-            })];
-            let mut random_deltas = Vec::new();
-            for r in 0..ev.random_controls {
-                let mut rng = SplitMix64::derive(
-                    spec.seed,
-                    &format!("random-control/{label}/{}/{r}", lang.as_str()),
-                );
-                let rset = matched_random(set, info.n_neurons, &mut rng);
-                let redit = intervention
-                    .edit(&rset, &rec.tap, &info)
-                    .map_err(RunError::component("evaluate"))?;
-                let out = evaluator
-                    .evaluate(
-                        backend,
-                        EvalRequest {
-                            items: &eval_items,
-                            edit: Some(&redit),
-                        },
-                    )
-                    .map_err(RunError::component("evaluate"))?;
-                random_deltas.push(out.value - base.value);
-                conditions.push(json!({
-                    "condition": format!("random-{}", r + 1),
-                    "n_neurons": rset.len(),
-                    "rate": out.value,
-                    "delta": out.value - base.value,
-                    "per_item": out.per_item,
-                }));
-            }
-            cross.push((
-                label.clone(),
-                lang,
-                label.clone(),
-                target.value - base.value,
-            ));
-            if ev.cross_value {
-                // Specificity: the same items with each other label's set ablated.
-                for (other, oset) in other_label_sets(sets, label) {
-                    let oedit = intervention
-                        .edit(oset, &rec.tap, &info)
-                        .map_err(RunError::component("evaluate"))?;
-                    let out = evaluator
-                        .evaluate(
-                            backend,
-                            EvalRequest {
-                                items: &eval_items,
-                                edit: Some(&oedit),
-                            },
-                        )
-                        .map_err(RunError::component("evaluate"))?;
-                    cross.push((label.clone(), lang, other.clone(), out.value - base.value));
-                    conditions.push(json!({
-                        "condition": format!("set-of/{other}"),
-                        "n_neurons": oset.len(),
-                        "rate": out.value,
-                        "delta": out.value - base.value,
-                        "per_item": out.per_item,
-                    }));
-                }
-            }
-            let d_target = target.value - base.value;
-            let d_random = (!random_deltas.is_empty())
-                .then(|| random_deltas.iter().sum::<f64>() / random_deltas.len() as f64);
-            sum_target += d_target;
-            n_cells += 1;
-            if let Some(d) = d_random {
-                sum_random += d;
-                n_random += 1;
-            }
-            table.push_str(&format!(
-                "{:<10} {:<4} {:>5} {:>8} {:>9.3} {:>+9.3} {:>9}\n",
-                value,
-                lang.as_str(),
-                eval_items.len(),
-                set.len(),
-                base.value,
-                d_target,
-                d_random.map_or_else(|| "-".to_owned(), |d| format!("{d:+.3}")),
-            ));
-            cells.push(json!({
-                "value": value,
-                "language": lang.as_str(),
-                "label": label,
-                "n_items": eval_items.len(),
-                "item_ids": eval_items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
-                "metric": base.metric,
-                "baseline": base.value,
-                "baseline_per_item": base.per_item,
-                "conditions": conditions,
-            }));
-        }
-    }
-    let mean = |s: f64, n: usize| {
-        if n == 0 {
-            Value::Null
-        } else {
-            json!(s / n as f64)
-        }
-    };
-    let summary = json!({
-        "cells": n_cells,
-        "mean_delta_targeted": mean(sum_target, n_cells),
-        "mean_delta_random": mean(sum_random, n_random),
-    });
-    table.push_str(&format!(
-        "mean Δ targeted {}   mean Δ random {}\n",
-        summary["mean_delta_targeted"], summary["mean_delta_random"]
-    ));
-    let mut doc = json!({ "cells": cells, "summary": summary });
-    if ev.cross_value {
-        doc["cross_value"] = cross_value_matrix(sets, &ev.languages, &cross);
-    }
-    Ok((doc, table))
-}
-
-/// Per language, `delta[ablated][evaluated]` over the labels in set order (`null` where a
-/// cell was not evaluated): the diagonal is the targeted ablation, the rest the specificity
-/// controls.
-fn cross_value_matrix(
-    sets: &[(String, NeuronSet)],
-    languages: &[valex_core::Language],
-    cross: &[(String, valex_core::Language, String, f64)],
-) -> Value {
-    let labels: Vec<&String> = sets.iter().map(|(l, _)| l).collect();
-    let per_lang: Vec<Value> = languages
-        .iter()
-        .map(|&lang| {
-            let rows: Vec<Vec<Value>> = labels
-                .iter()
-                .map(|ablated| {
-                    labels
-                        .iter()
-                        .map(|evaluated| {
-                            cross
-                                .iter()
-                                .find(|(e, l, a, _)| e == *evaluated && *l == lang && a == *ablated)
-                                .map_or(Value::Null, |c| json!(c.3))
-                        })
-                        .collect()
-                })
-                .collect();
-            json!({"language": lang.as_str(), "labels": labels, "delta": rows})
-        })
-        .collect();
-    Value::Array(per_lang)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use valex_core::Language;
-    use valex_manifest::Positions;
+    use valex_manifest::{LabelBy, Positions};
 
     fn item(id: &str, value: &str, lang: Language, kind: ItemKind) -> Item {
         Item {

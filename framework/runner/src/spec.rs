@@ -44,8 +44,11 @@ pub struct Components {
     pub dataset: Box<dyn Dataset>,
     /// The scorer (needed by evaluate).
     pub scorer: Option<Box<dyn Scorer>>,
-    /// The intervention used for the value's own neurons and the controls.
+    /// The intervention used for the value's own neurons (condition `targeted`) and the
+    /// controls.
     pub intervention: Box<dyn Intervention>,
+    /// Extra own-set conditions (`[[evaluate.conditions]]`): name, canonical id, intervention.
+    pub conditions: Vec<(String, String, Box<dyn Intervention>)>,
     /// The evaluator.
     pub evaluator: Option<Box<dyn Evaluator>>,
     /// Reporters with their ids.
@@ -74,6 +77,9 @@ pub fn spec_from_plan(plan: ExperimentPlan) -> RunSpec {
     ));
     if let (Some(e), Some(id)) = (&m.evaluate, &ids.evaluator) {
         records.push(("evaluator".to_owned(), rec(id, &e.params)));
+        for (c, id) in e.conditions.iter().zip(&ids.conditions) {
+            records.push(("condition".to_owned(), rec(id, &c.params)));
+        }
     }
     for (r, id) in m.reporters.iter().zip(&ids.reporters) {
         records.push(("reporter".to_owned(), rec(id, &r.params)));
@@ -89,6 +95,7 @@ pub fn spec_from_plan(plan: ExperimentPlan) -> RunSpec {
             scorer: plan.scorer,
             intervention: plan.intervention,
             evaluator: plan.evaluator,
+            conditions: plan.conditions,
             reporters: plan.reporters,
         },
         records,

@@ -219,16 +219,16 @@ pub fn run(spec: &BenchSpec) -> Result<Vec<BenchRow>, ComponentError> {
         .collect();
     let n = spec.shape.inter;
     let mut rng = SplitMix64::new(2);
-    let ablate = NeuronEdit {
-        tap: "mlp.gate_act".into(),
-        layers: (0..spec.shape.layers)
+    let ablate = NeuronEdit::multiply(
+        "mlp.gate_act",
+        (0..spec.shape.layers)
             .map(|_| {
                 (0..(n / 100).max(1))
                     .map(|_| ((rng.next_u64() % n as u64) as u32, 0.0))
                     .collect()
             })
             .collect(),
-    };
+    );
     let mut out = Vec::new();
     for mode in &spec.modes {
         run_mode(&mut b, mode, &batches[0], &ablate)?;

@@ -2,12 +2,13 @@
 //!
 //! Owns the mapping from tap strings (`mlp.gate_act`, `mlp.act`, ...) to [`Tap`] per model
 //! family, the [`TapSet`] a forward reports, the conversion of a core [`NeuronEdit`] into
-//! per-layer multiplier vectors on the device ([`LayerMultipliers`]), and [`Hooks`], the one
+//! per-layer vectors on the device (`x·mul + add`, clamped; [`LayerMultipliers`]), and
+//! [`Hooks`], the one
 //! place where a forward applies an edit and shows a tap to its visitor. It does not run the
 //! model.
 
 use candle_core::{DType, Device, Tensor};
-use valex_core::{ComponentError, NeuronEdit};
+use valex_core::{ComponentError, NeuronEdit, NeuronOp};
 
 /// Model families with their own MLP shape (and so their own taps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,12 +129,103 @@ impl FromIterator<Tap> for TapSet {
     }
 }
 
-/// Per-layer multipliers `[intermediate]` at one tap (ones except the edited neurons);
-/// `None` for layers without edits, which then cost nothing.
+/// One layer's edit at one tap, as `[intermediate]` vectors on the device:
+/// `x ↦ clamp(x·mul + add, lo, hi)`. Neurons without an op get `mul = 1`, `add = 0` and
+/// infinite bounds, so they pass unchanged (bit for bit). `add`, `lo` and `hi` are `None`
+/// when no op of the layer needs them: a purely multiplicative edit costs one `mul`.
+#[derive(Debug, Clone)]
+pub struct LayerEdit {
+    mul: Tensor,
+    add: Option<Tensor>,
+    lo: Option<Tensor>,
+    hi: Option<Tensor>,
+}
+
+impl LayerEdit {
+    /// The multiplier vector.
+    pub fn mul(&self) -> &Tensor {
+        &self.mul
+    }
+
+    /// The added vector, when an op of the layer shifts.
+    pub fn add(&self) -> Option<&Tensor> {
+        self.add.as_ref()
+    }
+
+    /// The lower and upper bound vectors, when an op of the layer clamps.
+    pub fn bounds(&self) -> (Option<&Tensor>, Option<&Tensor>) {
+        (self.lo.as_ref(), self.hi.as_ref())
+    }
+
+    /// Applies the edit to `t` (`[.., intermediate]`).
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn apply(&self, t: &Tensor) -> candle_core::Result<Tensor> {
+        let mut t = t.broadcast_mul(&self.mul)?;
+        if let Some(a) = &self.add {
+            t = t.broadcast_add(a)?;
+        }
+        if let Some(lo) = &self.lo {
+            t = t.broadcast_maximum(lo)?;
+        }
+        if let Some(hi) = &self.hi {
+            t = t.broadcast_minimum(hi)?;
+        }
+        Ok(t)
+    }
+}
+
+/// Per-layer edits at one tap ([`LayerEdit`]); `None` for layers without edits, which then
+/// cost nothing.
 #[derive(Debug, Clone, Default)]
 pub struct LayerMultipliers {
     tap: Option<Tap>,
-    layers: Vec<Option<Tensor>>,
+    layers: Vec<Option<LayerEdit>>,
+}
+
+/// Host-side vectors of one layer's edit before they move to the device.
+struct HostLayer {
+    mul: Vec<f32>,
+    add: Option<Vec<f32>>,
+    lo: Option<Vec<f32>>,
+    hi: Option<Vec<f32>>,
+}
+
+impl HostLayer {
+    fn new(n: usize) -> Self {
+        HostLayer {
+            mul: vec![1.0; n],
+            add: None,
+            lo: None,
+            hi: None,
+        }
+    }
+
+    fn set(&mut self, j: usize, op: NeuronOp) {
+        let n = self.mul.len();
+        self.mul[j] = op.scale;
+        if op.shift != 0.0 {
+            self.add.get_or_insert_with(|| vec![0.0; n])[j] = op.shift;
+        }
+        if let Some(lo) = op.min {
+            self.lo.get_or_insert_with(|| vec![f32::NEG_INFINITY; n])[j] = lo;
+        }
+        if let Some(hi) = op.max {
+            self.hi.get_or_insert_with(|| vec![f32::INFINITY; n])[j] = hi;
+        }
+    }
+
+    fn into_device(self, dtype: DType, device: &Device) -> candle_core::Result<LayerEdit> {
+        let n = self.mul.len();
+        let put = |v: Vec<f32>| Tensor::from_vec(v, n, device).and_then(|t| t.to_dtype(dtype));
+        Ok(LayerEdit {
+            mul: put(self.mul)?,
+            add: self.add.map(put).transpose()?,
+            lo: self.lo.map(put).transpose()?,
+            hi: self.hi.map(put).transpose()?,
+        })
+    }
 }
 
 impl LayerMultipliers {
@@ -145,26 +237,29 @@ impl LayerMultipliers {
         }
     }
 
-    /// The tap the multipliers apply at (`None` when there are no edits).
+    /// The tap the edits apply at (`None` when there are no edits).
     pub fn tap(&self) -> Option<Tap> {
         self.tap
     }
 
-    /// The multiplier of `layer` at `tap`, if that layer has edits there.
-    pub fn at(&self, layer: usize, tap: Tap) -> Option<&Tensor> {
+    /// The edit of `layer` at `tap`, if that layer has edits there.
+    pub fn at(&self, layer: usize, tap: Tap) -> Option<&LayerEdit> {
         if self.tap != Some(tap) {
             return None;
         }
         self.layers.get(layer).and_then(Option::as_ref)
     }
 
-    /// Builds the multipliers of `edit` for a model of `family` with `n_layers` x
+    /// Builds the device vectors of `edit` for a model of `family` with `n_layers` x
     /// `n_neurons`. Every tap of the family accepts edits; every tap is `n_neurons` wide.
     ///
-    /// A neuron listed twice gets the product of its factors.
+    /// A neuron listed twice with multiplicative ops gets the product of its factors; a
+    /// neuron listed twice where an op shifts or clamps is an error (the composition is not
+    /// one op).
     ///
     /// # Errors
-    /// A tap the family lacks, more layers than the model has, or a neuron out of range.
+    /// A tap the family lacks, more layers than the model has, a neuron out of range, an
+    /// invalid op (non-finite, `min > max`) or a repeated neuron with a non-multiplicative op.
     pub fn build(
         edit: Option<&NeuronEdit>,
         family: Family,
@@ -195,24 +290,38 @@ impl LayerMultipliers {
                 out.push(None);
                 continue;
             }
-            let mut m = vec![1.0_f32; n_neurons];
-            for &(j, factor) in pairs {
+            let mut host = HostLayer::new(n_neurons);
+            let mut seen: Vec<Option<NeuronOp>> = vec![None; n_neurons];
+            for &(j, op) in pairs {
                 let j = j as usize;
                 if j >= n_neurons {
                     return Err(ComponentError::config(format!(
                         "edit neuron {j} of layer {layer} is out of range (layer has {n_neurons} neurons)"
                     )));
                 }
-                m[j] *= factor;
+                if !op.is_valid() {
+                    return Err(ComponentError::config(format!(
+                        "edit neuron {j} of layer {layer} has an invalid op {op:?} (non-finite, or min > max)"
+                    )));
+                }
+                let op = match seen[j] {
+                    None => op,
+                    Some(prev) if prev.is_multiplicative() && op.is_multiplicative() => {
+                        NeuronOp::factor(prev.scale * op.scale)
+                    }
+                    Some(_) => {
+                        return Err(ComponentError::config(format!(
+                            "edit neuron {j} of layer {layer} is listed twice with an op that shifts or clamps"
+                        )));
+                    }
+                };
+                seen[j] = Some(op);
+                host.set(j, op);
             }
-            let t = Tensor::from_vec(m, n_neurons, device)
-                .and_then(|t| t.to_dtype(dtype))
-                .map_err(|e| {
-                    ComponentError::stage(format!(
-                        "edit multipliers of layer {layer} could not be built"
-                    ))
+            let t = host.into_device(dtype, device).map_err(|e| {
+                ComponentError::stage(format!("edit vectors of layer {layer} could not be built"))
                     .with_source(e)
-                })?;
+            })?;
             out.push(Some(t));
         }
         Ok(LayerMultipliers {
@@ -245,7 +354,7 @@ impl Hooks<'_, '_> {
     /// Device errors or the visitor's error.
     pub fn at(&mut self, layer: usize, tap: Tap, t: Tensor) -> candle_core::Result<Tensor> {
         let t = match self.edits.at(layer, tap) {
-            Some(m) => t.broadcast_mul(m)?,
+            Some(e) => e.apply(&t)?,
             None => t,
         };
         if self.taps.contains(tap) {
@@ -290,25 +399,73 @@ mod tests {
 
     #[test]
     fn multipliers_are_ones_except_edited_neurons_at_the_edit_tap_only() {
-        let edit = NeuronEdit {
-            tap: "mlp.up".into(),
-            layers: vec![vec![], vec![(1, 0.0), (3, 2.0)]],
-        };
+        let edit = NeuronEdit::multiply("mlp.up", vec![vec![], vec![(1, 0.0), (3, 2.0)]]);
         let m = LayerMultipliers::build(Some(&edit), Family::Llama, 2, 4, DType::F32, &Device::Cpu)
             .unwrap();
         assert_eq!(m.tap(), Some(Tap::Up));
         assert!(m.at(0, Tap::Up).is_none());
         assert!(m.at(1, Tap::GateAct).is_none(), "other taps are untouched");
-        let v: Vec<f32> = m.at(1, Tap::Up).unwrap().to_vec1().unwrap();
+        let e = m.at(1, Tap::Up).unwrap();
+        let v: Vec<f32> = e.mul().to_vec1().unwrap();
         assert_eq!(v, [1.0, 0.0, 1.0, 2.0]);
+        assert!(e.add().is_none(), "multiplicative edits keep the fast path");
+        assert_eq!(e.bounds().0.map(|_| ()), None);
+    }
+
+    #[test]
+    fn affine_and_clamp_ops_edit_only_their_neurons() {
+        let mut edit = NeuronEdit::multiply("mlp.up", vec![vec![]]);
+        edit.layers[0] = vec![
+            (0, NeuronOp::constant(0.25)),
+            (1, NeuronOp::clamp(Some(-1.0), Some(1.0))),
+            (2, NeuronOp::factor(5.0)),
+        ];
+        let m = LayerMultipliers::build(Some(&edit), Family::Llama, 1, 4, DType::F32, &Device::Cpu)
+            .unwrap();
+        let x = Tensor::new(
+            &[[3.0_f32, -7.0, 2.0, -0.3], [-2.0, 0.5, 0.0, 9.0]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let y: Vec<Vec<f32>> = m
+            .at(0, Tap::Up)
+            .unwrap()
+            .apply(&x)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(
+            y,
+            vec![vec![0.25, -1.0, 10.0, -0.3], vec![0.25, 0.5, 0.0, 9.0]]
+        );
+        for (row_in, row_out) in x.to_vec2::<f32>().unwrap().iter().zip(&y) {
+            for (j, (a, b)) in row_in.iter().zip(row_out).enumerate() {
+                assert_eq!(edit.layers[0].get(j).map_or(*a, |p| p.1.apply(*a)), *b);
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_neurons_multiply_but_never_compose_shifts() {
+        let edit = NeuronEdit::multiply("mlp.up", vec![vec![(1, 2.0), (1, 3.0)]]);
+        let m = LayerMultipliers::build(Some(&edit), Family::Llama, 1, 2, DType::F32, &Device::Cpu)
+            .unwrap();
+        let v: Vec<f32> = m.at(0, Tap::Up).unwrap().mul().to_vec1().unwrap();
+        assert_eq!(v, [1.0, 6.0]);
+        let mut edit = edit;
+        edit.layers[0][1].1 = NeuronOp::constant(1.0);
+        let e = LayerMultipliers::build(Some(&edit), Family::Llama, 1, 2, DType::F32, &Device::Cpu)
+            .unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        edit.layers[0] = vec![(0, NeuronOp::clamp(Some(1.0), Some(0.0)))];
+        let e = LayerMultipliers::build(Some(&edit), Family::Llama, 1, 2, DType::F32, &Device::Cpu)
+            .unwrap_err();
+        assert!(e.to_string().contains("invalid op"), "{e}");
     }
 
     #[test]
     fn rejects_out_of_range_neuron_and_foreign_tap() {
-        let mut edit = NeuronEdit {
-            tap: "mlp.gate_act".into(),
-            layers: vec![vec![(4, 0.0)]],
-        };
+        let mut edit = NeuronEdit::multiply("mlp.gate_act", vec![vec![(4, 0.0)]]);
         let build = |e: &NeuronEdit, f| {
             LayerMultipliers::build(Some(e), f, 2, 4, DType::F32, &Device::Cpu).unwrap_err()
         };
@@ -317,7 +474,7 @@ mod tests {
             e.to_string()
                 .contains("neuron 4 of layer 0 is out of range")
         );
-        edit.layers = vec![vec![(0, 0.0)]];
+        edit.layers = vec![vec![(0, NeuronOp::factor(0.0))]];
         let e = build(&edit, Family::Gpt2).to_string();
         assert!(e.starts_with("edit: tap \"mlp.gate_act\""), "{e}");
         edit.tap = "attn.o".into();

@@ -141,10 +141,7 @@ fn main() {
                 .collect(),
         );
     }
-    let ablate = NeuronEdit {
-        tap: tap.clone(),
-        layers,
-    };
+    let ablate = NeuronEdit::multiply(tap.clone(), layers);
     for mode in &a.modes {
         let mut run = |rows: &Vec<Vec<u32>>| -> Result<(), valex_core::ComponentError> {
             match mode.as_str() {

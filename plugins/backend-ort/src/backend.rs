@@ -187,7 +187,16 @@ impl OrtBackend {
                 edit.layers.len()
             )));
         }
-        for (layer, pairs) in edit.layers.iter().enumerate() {
+        // The rewritten graph multiplies each tap by a mask input; it has no add or clamp
+        // inputs, so edits that shift or clamp (intervention/mean, intervention/clamp) are
+        // refused here rather than applied wrongly (docs/backend-ort.md).
+        let Some(factors) = edit.factors() else {
+            return Err(ComponentError::config(
+                "backend/ort applies multiplicative edits only (intervention/zero, intervention/scale); \
+                 this edit shifts or clamps activations (intervention/mean, intervention/clamp): use backend/candle",
+            ));
+        };
+        for (layer, pairs) in factors.iter().enumerate() {
             for &(j, factor) in pairs {
                 let j = j as usize;
                 if j >= n {

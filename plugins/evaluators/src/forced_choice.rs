@@ -404,10 +404,7 @@ mod tests {
             .unwrap();
         assert_eq!(out.per_item, vec![1.0, 0.0]);
         assert_eq!(out.value, 0.5);
-        let edit = NeuronEdit {
-            tap: "t".into(),
-            layers: vec![],
-        };
+        let edit = NeuronEdit::multiply("t", vec![]);
         let out = eval(serde_json::json!({}))
             .evaluate(
                 &mut b,

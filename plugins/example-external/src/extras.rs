@@ -62,10 +62,7 @@ impl InterventionComponent for Scale {
                 layers[l].push((n, self.0));
             }
         }
-        Ok(NeuronEdit {
-            tap: tap.to_owned(),
-            layers,
-        })
+        Ok(NeuronEdit::multiply(tap, layers))
     }
 }
 

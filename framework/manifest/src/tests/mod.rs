@@ -124,11 +124,9 @@ impl Intervention for DummyIntervention {
         _set: &NeuronSet,
         tap: &str,
         info: &ModelInfo,
+        _cx: &valex_core::EditContext<'_>,
     ) -> Result<NeuronEdit, ComponentError> {
-        Ok(NeuronEdit {
-            tap: tap.to_owned(),
-            layers: vec![Vec::new(); info.n_layers],
-        })
+        Ok(NeuronEdit::multiply(tap, vec![Vec::new(); info.n_layers]))
     }
 }
 

@@ -130,3 +130,55 @@ fn load_and_resolve_reports_schema_and_component_problems_together() {
             "#);
     });
 }
+
+#[test]
+fn evaluate_conditions_resolve_in_order_with_their_names() {
+    let x = full(
+        "[[evaluate.conditions]]\nname = \"zero-again\"\nuse = \"zero\"\n[[evaluate.conditions]]\nname = \"z2\"\nuse = \"intervention/zero\"\nparams = {}\n",
+    );
+    with_files(&[("x.toml", &x)], || {
+        let loaded = load_ok("x.toml", &opts(&[], &[]));
+        let ev = loaded.manifest.evaluate.as_ref().unwrap();
+        assert_eq!((ev.bootstrap, ev.permutations), (1000, 1000), "defaults");
+        assert_eq!(ev.conditions.len(), 2);
+        let plan = resolve(&loaded, &registry()).unwrap();
+        let names: Vec<(&str, &str)> = plan
+            .conditions
+            .iter()
+            .map(|(n, id, _)| (n.as_str(), id.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("zero-again", "intervention/zero"),
+                ("z2", "intervention/zero")
+            ]
+        );
+        assert_eq!(
+            plan.ids.conditions,
+            ["intervention/zero", "intervention/zero"]
+        );
+        assert_eq!(plan.ids.intervention, "intervention/zero");
+        assert!(loaded.resolved_toml.contains("[[evaluate.conditions]]"));
+    });
+}
+
+#[test]
+fn bad_evaluate_conditions_are_all_reported() {
+    let x = full(
+        "bootstrap = -1\n[[evaluate.conditions]]\nname = \"targeted\"\nuse = \"intervention/zeroo\"\n[[evaluate.conditions]]\nname = \"a\"\nuse = \"intervention/zero\"\nparams = { factor = 5 }\n[[evaluate.conditions]]\nname = \"a\"\nuse = \"intervention/zero\"\nfactor = 2\n[[evaluate.conditions]]\nname = \"random-2\"\n",
+    );
+    with_files(&[("x.toml", &x)], || {
+        let e = load_and_resolve(Path::new("x.toml"), &opts(&[], &[]), &registry()).unwrap_err();
+        insta::assert_snapshot!(e.to_string(), @r#"
+            x.toml: evaluate.bootstrap (from x.toml): must not be negative, found -1
+            x.toml: evaluate.conditions[0].name (from x.toml): condition name "targeted" is reserved (targeted, baseline and random-<n> name the built-in conditions)
+            x.toml: evaluate.conditions[2].factor (from x.toml): unknown key "factor"; known keys here: name, use, params
+            x.toml: evaluate.conditions[2].name (from x.toml): condition name "a" is used twice
+            x.toml: evaluate.conditions[3].use: missing required key (e.g. use = "intervention/scale")
+            x.toml: evaluate.conditions[3].name (from x.toml): condition name "random-2" is reserved (targeted, baseline and random-<n> name the built-in conditions)
+            x.toml: evaluate.conditions[0].use (from x.toml): unknown intervention "zeroo" (did you mean "intervention/zero"?); available: intervention/zero
+            x.toml: evaluate.conditions[1].params.factor (from x.toml): intervention/zero: unknown field `factor`, there are no fields
+            "#);
+    });
+}

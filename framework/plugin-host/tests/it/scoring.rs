@@ -106,10 +106,14 @@ fn intervention_and_reporter_proxies_carry_data_both_ways() {
         content_sha256: String::new(),
     };
     let set = NeuronSet::from_layers(vec![vec![3, 1], vec![]]);
-    let edit = scale.edit(&set, "mlp.gate_act", &info).unwrap();
-    assert_eq!(edit.layers, vec![vec![(1, 0.5), (3, 0.5)], vec![]]);
+    let cx = valex_core::EditContext::default();
+    let edit = scale.edit(&set, "mlp.gate_act", &info, &cx).unwrap();
+    assert_eq!(
+        edit.factors().unwrap(),
+        vec![vec![(1, 0.5), (3, 0.5)], vec![]]
+    );
     let bad = NeuronSet::from_layers(vec![vec![4], vec![]]);
-    let e = scale.edit(&bad, "mlp.gate_act", &info).unwrap_err();
+    let e = scale.edit(&bad, "mlp.gate_act", &info, &cx).unwrap_err();
     assert!(e.to_string().contains("layer 0: neuron 4 >= 4"), "{e}");
 
     let rep = ExternalReporter::create(&lib, "reporter/example-summary", &json!({})).unwrap();

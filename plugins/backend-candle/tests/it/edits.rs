@@ -1,7 +1,7 @@
 //! Interventions at every tap: equivalences with weight edits, and where an edit shows.
 
 use valex_backend_candle::{CandleLoader, Padding, Tap};
-use valex_core::{ModelBackend, NeuronEdit};
+use valex_core::{ModelBackend, NeuronEdit, NeuronOp};
 
 use crate::fixture::Tiny;
 use crate::parity::fixture_dir;
@@ -10,10 +10,7 @@ use crate::{load, max_diff};
 fn edit(tap: &str, layer: usize, pairs: &[(u32, f32)]) -> NeuronEdit {
     let mut layers = vec![Vec::new(); layer + 1];
     layers[layer] = pairs.to_vec();
-    NeuronEdit {
-        tap: tap.into(),
-        layers,
-    }
+    NeuronEdit::multiply(tap, layers)
 }
 
 #[test]
@@ -160,4 +157,48 @@ fn edits_at_foreign_taps_are_config_errors() {
         .unwrap_err();
     assert_eq!(e.class, valex_core::ErrorClass::Config);
     assert!(e.to_string().contains("edit: tap \"mlp.act\""), "{e}");
+}
+
+#[test]
+fn shift_and_clamp_ops_show_at_the_tap_and_leave_other_neurons_alone() {
+    let m = Tiny::llama();
+    let (_d, b) = load(&m, 8);
+    let ids = vec![vec![1, 3, 4, 5, 6, 7, 8], vec![1, 9, 10]];
+    let plain = b.forward_taps(&ids, "mlp.gate_act", None).unwrap();
+    let mut e = edit("mlp.gate_act", 1, &[]);
+    e.layers[1] = vec![
+        (17, NeuronOp::constant(0.75)),
+        (3, NeuronOp::clamp(Some(-0.01), Some(0.01))),
+    ];
+    let dump = b.forward_taps(&ids, "mlp.gate_act", Some(&e)).unwrap();
+    assert_eq!(dump.taps[0], plain.taps[0], "layer 0 is not edited");
+    let mut clamped = 0;
+    for (row, plain_row) in dump.taps[1].iter().zip(&plain.taps[1]) {
+        for (pos, plain_pos) in row.iter().zip(plain_row) {
+            assert_eq!(pos[17], 0.75, "the mean op replaces the activation");
+            assert_eq!(pos[3], plain_pos[3].clamp(-0.01, 0.01));
+            clamped += usize::from(pos[3] != plain_pos[3]);
+            for (j, (x, y)) in pos.iter().zip(plain_pos).enumerate() {
+                if j != 3 && j != 17 {
+                    assert_eq!(x, y, "neuron {j} is untouched, bit for bit");
+                }
+            }
+        }
+    }
+    assert!(clamped > 0, "the bounds bind somewhere");
+    assert!(
+        max_diff(&dump.logits[0], &plain.logits[0]) > 1e-5,
+        "the edit matters"
+    );
+    // A constant 0 is zeroing: the same logits as a factor of 0.
+    e.layers[1] = vec![(17, NeuronOp::constant(0.0))];
+    let c0 = b.forward_taps(&ids, "mlp.gate_act", Some(&e)).unwrap();
+    let z = b
+        .forward_taps(
+            &ids,
+            "mlp.gate_act",
+            Some(&edit("mlp.gate_act", 1, &[(17, 0.0)])),
+        )
+        .unwrap();
+    assert_eq!(c0.logits, z.logits);
 }

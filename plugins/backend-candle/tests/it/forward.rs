@@ -75,10 +75,10 @@ fn gate_act_edit_matches_the_reference_and_changes_logits() {
     let m = Tiny::llama();
     let (_d, b) = load(&m, 8);
     let ids = vec![1, 3, 4, 5, 6, 7];
-    let edit = NeuronEdit {
-        tap: "mlp.gate_act".into(),
-        layers: vec![vec![(5, 0.0), (9, 3.0)], vec![(2, 0.5)]],
-    };
+    let edit = NeuronEdit::multiply(
+        "mlp.gate_act",
+        vec![vec![(5, 0.0), (9, 3.0)], vec![(2, 0.5)]],
+    );
     let dump = b
         .forward_taps(std::slice::from_ref(&ids), "mlp.gate_act", Some(&edit))
         .unwrap();

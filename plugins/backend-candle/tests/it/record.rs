@@ -146,10 +146,7 @@ fn zeroing_a_neuron_zeroes_its_statistics_and_changes_scores() {
     let (_d, mut b) = load(&Tiny::llama(), 8);
     let info = b.info().clone();
     let (layer, j) = (1, 17);
-    let zero = NeuronEdit {
-        tap: "mlp.gate_act".into(),
-        layers: vec![vec![], vec![(j as u32, 0.0)]],
-    };
+    let zero = NeuronEdit::multiply("mlp.gate_act", vec![vec![], vec![(j as u32, 0.0)]]);
     let mut plain = ActivationStats::new("mlp.gate_act", info.n_layers, info.n_neurons, &labels());
     b.record("mlp.gate_act", &batch(), None, &mut plain)
         .unwrap();
@@ -180,10 +177,7 @@ fn zeroing_a_neuron_zeroes_its_statistics_and_changes_scores() {
     let base = b.score(&req, None).unwrap();
     let zeroed = b.score(&req, Some(&zero)).unwrap();
     assert_ne!(base, zeroed, "zeroing changes the log-probabilities");
-    let ones = NeuronEdit {
-        tap: "mlp.gate_act".into(),
-        layers: vec![vec![(3, 1.0)], vec![(j as u32, 1.0)]],
-    };
+    let ones = NeuronEdit::multiply("mlp.gate_act", vec![vec![(3, 1.0)], vec![(j as u32, 1.0)]]);
     assert_eq!(
         base,
         b.score(&req, Some(&ones)).unwrap(),

@@ -31,10 +31,7 @@ fn planted_edit() -> NeuronEdit {
         }
     }
     layers[0].push((5, 2.5));
-    NeuronEdit {
-        tap: "mlp.gate_act".into(),
-        layers,
-    }
+    NeuronEdit::multiply("mlp.gate_act", layers)
 }
 
 #[test]

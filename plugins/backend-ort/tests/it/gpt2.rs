@@ -77,10 +77,7 @@ fn gpt2_taps_logits_statistics_and_scores_match_candle() {
         "gpt2 act > 0 near-zero sign flips: {}",
         shift.iter().map(|s| s.abs()).sum::<f64>()
     );
-    let edit = NeuronEdit {
-        tap: "mlp.act".into(),
-        layers: vec![vec![(3, 0.0), (9, 0.0)], vec![(1, 3.0)]],
-    };
+    let edit = NeuronEdit::multiply("mlp.act", vec![vec![(3, 0.0), (9, 0.0)], vec![(1, 3.0)]]);
     let batch = RecordBatch {
         ids: rows(),
         positions: rows().iter().map(|r| vec![true; r.len()]).collect(),
@@ -128,4 +125,31 @@ fn gpt2_taps_logits_statistics_and_scores_match_candle() {
         let d = rel_diff(&o.score(&req, e).unwrap()[0], &c.score(&req, e).unwrap()[0]);
         assert!(d <= 1e-4, "scores differ by {d:.2e}");
     }
+}
+
+#[test]
+fn edits_that_shift_or_clamp_are_refused_with_one_clear_error() {
+    if !ort_ready("edits_that_shift_or_clamp_are_refused_with_one_clear_error") {
+        return;
+    }
+    let mut o = ort(&dir());
+    let mut edit = NeuronEdit::multiply("mlp.act", vec![vec![(3, 0.0)], vec![]]);
+    edit.layers[1].push((1, valex_core::NeuronOp::constant(0.5)));
+    let req = [ScoreRequest {
+        context: rows()[0].clone(),
+        continuation: vec![7],
+    }];
+    let e = o.score(&req, Some(&edit)).unwrap_err();
+    assert_eq!(e.class, valex_core::ErrorClass::Config);
+    assert!(
+        e.to_string()
+            .starts_with("backend/ort applies multiplicative edits only")
+            && e.to_string().contains("intervention/mean"),
+        "{e}"
+    );
+    edit.layers[1][0].1 = valex_core::NeuronOp::factor(5.0);
+    assert!(
+        o.score(&req, Some(&edit)).is_ok(),
+        "scaling stays supported"
+    );
 }

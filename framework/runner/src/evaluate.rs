@@ -1,0 +1,422 @@
+//! The evaluate stage: per value × language cell, the baseline, the own-set conditions
+//! (`targeted` from `[intervention]`, then `[[evaluate.conditions]]`), matched random controls
+//! (`random-<n>`) and, with `cross_value`, every other value's set (`set-of/<label>`), each
+//! with its paired analysis against the baseline ([`crate::analysis`]).
+//!
+//! It owns the layout of `results.json → evaluation`; it must not know concrete backends,
+//! interventions or evaluators.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use tracing::warn;
+use valex_core::{
+    ActivationStats, EditContext, EvalOutcome, EvalRequest, Evaluator, Intervention, Item,
+    ItemKind, Language, ModelBackend, ModelInfo, NeuronSet, SplitMix64, StatisticsSource,
+};
+use valex_manifest::{EvaluateConfig as EvaluateSpec, LabelBy, RecordConfig as RecordSpec};
+
+use crate::analysis::CellResamples;
+use crate::controls::{matched_random, other_label_sets};
+use crate::error::RunError;
+use crate::spec::RunSpec;
+
+/// One intervention with the statistics its edits get.
+struct Applied<'a> {
+    /// Condition name (`targeted`, a `[[evaluate.conditions]]` name).
+    name: String,
+    /// Canonical component id.
+    id: String,
+    intervention: &'a dyn Intervention,
+    /// Statistics read from the file the intervention named, if any.
+    file_stats: Option<ActivationStats>,
+}
+
+impl Applied<'_> {
+    /// The stage named in errors: `evaluate (condition <name>, <id>)`.
+    fn stage(&self) -> String {
+        format!("evaluate (condition {}, {})", self.name, self.id)
+    }
+
+    fn edit(
+        &self,
+        set: &NeuronSet,
+        tap: &str,
+        info: &ModelInfo,
+        run_stats: &ActivationStats,
+    ) -> Result<valex_core::NeuronEdit, RunError> {
+        let cx = match self.intervention.statistics() {
+            StatisticsSource::None => EditContext::default(),
+            StatisticsSource::Run => EditContext::default().with_stats(run_stats),
+            _ => match &self.file_stats {
+                Some(s) => EditContext::default().with_stats(s),
+                None => EditContext::default(),
+            },
+        };
+        self.intervention
+            .edit(set, tap, info, &cx)
+            .map_err(RunError::component(&self.stage()))
+    }
+}
+
+fn applied<'a>(
+    name: &str,
+    id: &str,
+    intervention: &'a dyn Intervention,
+) -> Result<Applied<'a>, RunError> {
+    let file_stats = match intervention.statistics() {
+        StatisticsSource::File(p) => Some(read_statistics(&p)?),
+        _ => None,
+    };
+    Ok(Applied {
+        name: name.to_owned(),
+        id: id.to_owned(),
+        intervention,
+        file_stats,
+    })
+}
+
+/// Reads a statistics file an intervention named (`x.safetensors`, `x.json` or the stem `x`).
+fn read_statistics(path: &Path) -> Result<ActivationStats, RunError> {
+    let stem = match path.extension().and_then(|e| e.to_str()) {
+        Some("safetensors" | "json") => path.with_extension(""),
+        _ => path.to_path_buf(),
+    };
+    Ok(valex_stats_io::read_stats(&stem)?.0)
+}
+
+/// One evaluated condition of a cell.
+struct Outcome {
+    name: String,
+    kind: &'static str,
+    id: String,
+    n_neurons: usize,
+    out: EvalOutcome,
+}
+
+fn run_eval(
+    backend: &mut dyn ModelBackend,
+    evaluator: &dyn Evaluator,
+    items: &[Item],
+    edit: Option<&valex_core::NeuronEdit>,
+    stage: &str,
+) -> Result<EvalOutcome, RunError> {
+    evaluator
+        .evaluate(backend, EvalRequest { items, edit })
+        .map_err(RunError::component(stage))
+}
+
+/// Evaluates every cell; returns `results.json → evaluation` and the printed table.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the stage's inputs; a struct would only rename them"
+)]
+pub(crate) fn evaluate(
+    backend: &mut dyn ModelBackend,
+    spec: &RunSpec,
+    rec: &RecordSpec,
+    ev: &EvaluateSpec,
+    evaluator: &dyn Evaluator,
+    stats: &ActivationStats,
+    sets: &[(String, NeuronSet)],
+    items: &[Item],
+) -> Result<(Value, String), RunError> {
+    let info = backend.info().clone();
+    let primary_id = spec
+        .records
+        .iter()
+        .find(|(r, _)| r == "intervention")
+        .map_or_else(String::new, |(_, r)| r.id.clone());
+    let c = &spec.components;
+    let mut own = vec![applied("targeted", &primary_id, c.intervention.as_ref())?];
+    for (name, id, i) in &c.conditions {
+        own.push(applied(name, id, i.as_ref())?);
+    }
+    let primary = &own[0];
+
+    let mut cells = Vec::new();
+    let mut table = format!(
+        "{:<10} {:<4} {:>5} {:>8} {:>9} {:>9} {:>9}\n",
+        "value", "lang", "items", "neurons", "baseline", "Δ target", "Δ random"
+    );
+    let (mut sum_target, mut sum_random, mut n_cells, mut n_random) = (0.0, 0.0, 0usize, 0usize);
+    // (evaluated label, language, ablated label, delta) for the cross-value matrix.
+    let mut cross: Vec<(String, Language, String, f64)> = Vec::new();
+    for (label, set) in sets {
+        for &lang in &ev.languages {
+            let value = match rec.label_by {
+                LabelBy::Value => label.clone(),
+                LabelBy::ValueLanguage => {
+                    let Some((v, l)) = label.rsplit_once('/') else {
+                        continue;
+                    };
+                    if l != lang.as_str() {
+                        continue;
+                    }
+                    v.to_owned()
+                }
+            };
+            let mut eval_items: Vec<Item> = items
+                .iter()
+                .filter(|i| {
+                    i.kind == ItemKind::Evaluation && i.value == value && i.language == lang
+                })
+                .cloned()
+                .collect();
+            if ev.max_items_per_value > 0 {
+                eval_items.truncate(ev.max_items_per_value);
+            }
+            if eval_items.is_empty() {
+                warn!(value = %value, lang = lang.as_str(), "no evaluation items; cell skipped");
+                continue;
+            }
+            let base = run_eval(backend, evaluator, &eval_items, None, "evaluate")?;
+            let mut outcomes: Vec<Outcome> = Vec::new();
+            for a in &own {
+                let edit = a.edit(set, &rec.tap, &info, stats)?;
+                let out = run_eval(backend, evaluator, &eval_items, Some(&edit), &a.stage())?;
+                outcomes.push(Outcome {
+                    name: a.name.clone(),
+                    kind: "own",
+                    id: a.id.clone(),
+                    n_neurons: set.len(),
+                    out,
+                });
+            }
+            for r in 0..ev.random_controls {
+                let mut rng = SplitMix64::derive(
+                    spec.seed,
+                    &format!("random-control/{label}/{}/{r}", lang.as_str()),
+                );
+                let rset = matched_random(set, info.n_neurons, &mut rng);
+                let edit = primary.edit(&rset, &rec.tap, &info, stats)?;
+                let out = run_eval(backend, evaluator, &eval_items, Some(&edit), "evaluate")?;
+                outcomes.push(Outcome {
+                    name: format!("random-{}", r + 1),
+                    kind: "random",
+                    id: primary.id.clone(),
+                    n_neurons: rset.len(),
+                    out,
+                });
+            }
+            let d_target = outcomes[0].out.value - base.value;
+            cross.push((label.clone(), lang, label.clone(), d_target));
+            if ev.cross_value {
+                // Specificity: the same items with each other label's set ablated.
+                for (other, oset) in other_label_sets(sets, label) {
+                    let edit = primary.edit(oset, &rec.tap, &info, stats)?;
+                    let out = run_eval(backend, evaluator, &eval_items, Some(&edit), "evaluate")?;
+                    cross.push((label.clone(), lang, other.clone(), out.value - base.value));
+                    outcomes.push(Outcome {
+                        name: format!("set-of/{other}"),
+                        kind: "other-set",
+                        id: primary.id.clone(),
+                        n_neurons: oset.len(),
+                        out,
+                    });
+                }
+            }
+            let resamples = CellResamples::new(
+                spec.seed,
+                label,
+                lang.as_str(),
+                eval_items.len(),
+                ev.bootstrap,
+                ev.permutations,
+            );
+            let mean_of = |kind: &str| {
+                let ds: Vec<f64> = outcomes
+                    .iter()
+                    .filter(|o| o.kind == kind)
+                    .map(|o| o.out.value - base.value)
+                    .collect();
+                (!ds.is_empty()).then(|| ds.iter().sum::<f64>() / ds.len() as f64)
+            };
+            let d_random = mean_of("random");
+            let specificity = mean_of("other-set").map(|d_other| d_target - d_other);
+            let conditions: Vec<Value> = outcomes
+                .iter()
+                .map(|o| {
+                    let (ci, p) = resamples.analyse(&base.per_item, &o.out.per_item);
+                    json!({
+                        "condition": o.name,
+                        "kind": o.kind,
+                        "intervention": o.id,
+                        "n_neurons": o.n_neurons,
+                        "rate": o.out.value,
+                        "delta": o.out.value - base.value,
+                        "ci95": ci,
+                        "p_permutation": p,
+                        "per_item": o.out.per_item,
+                    })
+                })
+                .collect();
+            sum_target += d_target;
+            n_cells += 1;
+            if let Some(d) = d_random {
+                sum_random += d;
+                n_random += 1;
+            }
+            table.push_str(&format!(
+                "{:<10} {:<4} {:>5} {:>8} {:>9.3} {:>+9.3} {:>9}\n",
+                value,
+                lang.as_str(),
+                eval_items.len(),
+                set.len(),
+                base.value,
+                d_target,
+                d_random.map_or_else(|| "-".to_owned(), |d| format!("{d:+.3}")),
+            ));
+            cells.push(json!({
+                "value": value,
+                "language": lang.as_str(),
+                "label": label,
+                "n_items": eval_items.len(),
+                "item_ids": eval_items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+                "metric": base.metric,
+                "baseline": base.value,
+                "baseline_per_item": base.per_item,
+                "delta_random_mean": d_random,
+                "specificity": specificity,
+                "conditions": conditions,
+            }));
+        }
+    }
+    let mean = |s: f64, n: usize| {
+        if n == 0 {
+            Value::Null
+        } else {
+            json!(s / n as f64)
+        }
+    };
+    let summary = json!({
+        "cells": n_cells,
+        "mean_delta_targeted": mean(sum_target, n_cells),
+        "mean_delta_random": mean(sum_random, n_random),
+    });
+    table.push_str(&format!(
+        "mean Δ targeted {}   mean Δ random {}\n",
+        summary["mean_delta_targeted"], summary["mean_delta_random"]
+    ));
+    let mut doc = json!({
+        "analysis": {
+            "bootstrap": ev.bootstrap,
+            "permutations": ev.permutations,
+            "ci": "95 % percentile bootstrap of Δ = mean(condition) − mean(baseline), items resampled with the same indices for both",
+            "p": "two-sided paired sign-flip permutation, p = (1 + #{|T*| ≥ |T|}) / (1 + permutations), T = mean per-item difference",
+        },
+        "cells": cells,
+        "summary": summary,
+    });
+    if ev.cross_value {
+        doc["cross_value"] = cross_value_matrix(sets, &ev.languages, &cross);
+    }
+    Ok((doc, table))
+}
+
+/// Per language, `delta[ablated][evaluated]` over the labels in set order (`null` where a
+/// cell was not evaluated): the diagonal is the targeted ablation, the rest the specificity
+/// controls.
+fn cross_value_matrix(
+    sets: &[(String, NeuronSet)],
+    languages: &[Language],
+    cross: &[(String, Language, String, f64)],
+) -> Value {
+    let labels: Vec<&String> = sets.iter().map(|(l, _)| l).collect();
+    let per_lang: Vec<Value> = languages
+        .iter()
+        .map(|&lang| {
+            let rows: Vec<Vec<Value>> = labels
+                .iter()
+                .map(|ablated| {
+                    labels
+                        .iter()
+                        .map(|evaluated| {
+                            cross
+                                .iter()
+                                .find(|(e, l, a, _)| e == *evaluated && *l == lang && a == *ablated)
+                                .map_or(Value::Null, |c| json!(c.3))
+                        })
+                        .collect()
+                })
+                .collect();
+            json!({"language": lang.as_str(), "labels": labels, "delta": rows})
+        })
+        .collect();
+    Value::Array(per_lang)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use valex_core::{ComponentError, NeuronEdit, NeuronOp};
+
+    /// Replaces each neuron by label 0's token mean, from the statistics in its context.
+    struct FromStats(StatisticsSource);
+    impl Intervention for FromStats {
+        fn edit(
+            &self,
+            set: &NeuronSet,
+            tap: &str,
+            info: &ModelInfo,
+            cx: &EditContext<'_>,
+        ) -> Result<NeuronEdit, ComponentError> {
+            let s = cx
+                .stats
+                .ok_or_else(|| ComponentError::config("no statistics"))?;
+            let l = &s.labels[0];
+            let mut e = NeuronEdit::multiply(tap, vec![Vec::new(); info.n_layers]);
+            for (layer, ns) in set.layers().iter().enumerate() {
+                for &n in ns {
+                    let m = l.sum[layer * info.n_neurons + n as usize] / l.tokens;
+                    e.layers[layer].push((n, NeuronOp::constant(m as f32)));
+                }
+            }
+            Ok(e)
+        }
+        fn statistics(&self) -> StatisticsSource {
+            self.0.clone()
+        }
+    }
+
+    fn stats(value: f64) -> ActivationStats {
+        let mut s = ActivationStats::new("mlp.gate_act", 1, 2, &["a".to_owned()]);
+        s.count_item(0, 0, 2.0);
+        s.add_item_layer(0, 0, 0, 2.0, &[1.0, 1.0], &[2.0 * value, 0.0], &[0.0, 0.0]);
+        s
+    }
+
+    fn info() -> ModelInfo {
+        ModelInfo {
+            architecture: "llama".into(),
+            n_layers: 1,
+            n_neurons: 2,
+            hidden_size: 4,
+            vocab_size: 4,
+            content_sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn interventions_get_the_statistics_they_ask_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("other");
+        valex_stats_io::write_stats(&stem, &stats(0.5), &json!({})).unwrap();
+        let run = stats(3.0);
+        let set = NeuronSet::from_layers(vec![vec![0]]);
+        let value = |source: StatisticsSource| {
+            let i = FromStats(source);
+            let a = applied("c", "intervention/x", &i)?;
+            a.edit(&set, "mlp.gate_act", &info(), &run)
+                .map(|e| e.layers[0][0].1.shift)
+        };
+        assert_eq!(value(StatisticsSource::Run).unwrap(), 3.0);
+        for name in ["other", "other.safetensors", "other.json"] {
+            let f = StatisticsSource::File(dir.path().join(name));
+            assert_eq!(value(f).unwrap(), 0.5, "{name}");
+        }
+        let e = value(StatisticsSource::None).unwrap_err().to_string();
+        assert_eq!(e, "evaluate (condition c, intervention/x)");
+        assert!(value(StatisticsSource::File(dir.path().join("missing"))).is_err());
+    }
+}
