@@ -10,6 +10,7 @@ mod data;
 mod demo;
 mod inspect;
 mod plugins;
+mod reports;
 mod score;
 mod scorers;
 mod shard;
