@@ -32,6 +32,15 @@ fn svg(
     Ok(buf)
 }
 
+/// `n` category segments on the x axis. plotters' segmented `a..b` has `b - a + 1` segments
+/// (its key points are inclusive), so `0..n-1`; one category gets two segments, the second
+/// empty, because a one-point range cannot be mapped.
+fn segments(
+    n: usize,
+) -> plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordi32> {
+    (0..(n as i32 - 1).max(1)).into_segmented()
+}
+
 /// A y range that holds `lo..hi` and zero, padded by 10 %, never empty.
 fn y_range(lo: f64, hi: f64) -> std::ops::Range<f64> {
     let (lo, hi) = (lo.min(0.0), hi.max(0.0));
@@ -68,7 +77,7 @@ pub fn neurons_per_layer(sets: &[SetView], n_layers: usize) -> Result<Option<Str
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(52)
-            .build_cartesian_2d((0..n_layers as i32).into_segmented(), 0f64..ymax)
+            .build_cartesian_2d(segments(n_layers), 0f64..ymax)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -161,7 +170,7 @@ pub fn delta_vs_random(cells: &[&CellView]) -> Result<Option<String>, String> {
             .margin_top(36)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d((0..n as i32).into_segmented(), y_range(lo, hi))
+            .build_cartesian_2d(segments(n), y_range(lo, hi))
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -424,6 +433,30 @@ mod tests {
         assert_eq!(neurons_per_layer(&[], 4).unwrap(), None);
         assert_eq!(delta_vs_random(&[]).unwrap(), None);
         assert_eq!(side_effect_bars(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn one_layer_and_one_cell_draw() {
+        let sets = vec![SetView {
+            label: "a".into(),
+            n_neurons: Some(1),
+            per_layer: vec![1],
+        }];
+        assert!(
+            neurons_per_layer(&sets, 1)
+                .unwrap()
+                .unwrap()
+                .contains("<rect")
+        );
+        let cell = crate::results::ResultsView::from_results(&serde_json::json!({
+            "evaluation": {"cells": [{"value": "a", "language": "zh", "conditions": [
+                {"condition": "targeted", "delta": -0.5, "ci95": [-0.6, -0.4]},
+                {"condition": "random-1", "delta": 0.0},
+            ]}]}
+        }))
+        .cells;
+        let svg = delta_vs_random(&[&cell[0]]).unwrap().unwrap();
+        assert!(svg.contains("<circle"));
     }
 
     #[test]
