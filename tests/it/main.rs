@@ -11,6 +11,7 @@ mod data;
 mod demo;
 mod inspect;
 mod plugins;
+mod reports;
 mod resume;
 mod score;
 mod scorers;
