@@ -207,6 +207,12 @@ pub fn inputs(shape: &Shape, batch: usize, seq: usize, seed: u64) -> Vec<Vec<u32
         .collect()
 }
 
+/// Threads candle's CPU kernels use (RAYON_NUM_THREADS when set, else the core count): the
+/// number a CPU benchmark runs on, not the machine's core count.
+pub fn compute_threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
 /// Runs every mode of `spec` and returns one row per mode.
 ///
 /// # Errors

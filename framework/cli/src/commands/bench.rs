@@ -2,7 +2,7 @@
 //! (plain forward, layers only, statistics, zero-ablation), for comparison with
 //! `shared/bench/torch_baseline.py` on the same machine (docs/performance.md).
 
-use valex_backend_candle::bench::{BenchSpec, SHAPES, run};
+use valex_backend_candle::bench::{BenchSpec, SHAPES, compute_threads, run};
 use valex_backend_candle::{DTypeName, DeviceSpec};
 
 use crate::args::BenchArgs;
@@ -50,7 +50,7 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<(), CliError> {
         args.seq,
         args.dtype,
         args.device,
-        std::thread::available_parallelism().map_or(1, usize::from)
+        compute_threads()
     ));
     for r in &rows {
         write_stdout(&format!(
