@@ -4,10 +4,18 @@
 //! the count of values `> 0`, the sum and the sum of squares of every neuron, as f32. Each row
 //! is reduced on its own, in position order, so its sums do not depend on which other rows
 //! share its batch (sharded, resumed and differently batched recordings agree to the last bit
-//! of f32). On the CPU this is one pass over the activations with no temporaries; on other
-//! devices it is a masked sum on the device, and only `[rows, 3 · n]` numbers come back.
+//! of f32). On the CPU this is one pass over the activations with no temporaries. On CUDA (a
+//! build with the `cuda` feature) it is one fused kernel (`reduce/cuda.rs`): it reads the
+//! activations once in their own dtype (bf16, f16 or f32) and a one-byte mask of the counted
+//! positions, and writes only `[batch, 3 · n]` f32, the one copy back to the host; its f32
+//! arithmetic is the CPU path's, in the same order, so the two agree bit for bit. On other
+//! devices it is a masked sum with candle ops, and only `[rows, 3 · n]` numbers come back.
 
 use candle_core::{DType, Storage, Tensor};
+
+#[cfg(feature = "cuda")]
+#[allow(unsafe_code, reason = "launching the fused CUDA kernel is an FFI call")]
+mod cuda;
 
 /// Counted flat positions (indices into the batch's `[batch * seq]` tokens) of each row.
 pub type RowPositions = [Vec<usize>];
@@ -24,6 +32,11 @@ pub fn row_stats(
     seq: usize,
 ) -> candle_core::Result<Vec<Vec<f32>>> {
     let n = act.dim(1)?;
+    #[cfg(feature = "cuda")]
+    if act.device().is_cuda() {
+        let host = cuda::batch_row_stats(act, &counted_mask(rows, batch * seq)?, batch, seq)?;
+        return Ok(by_row(&host, rows, seq, n));
+    }
     let a = act.to_dtype(DType::F32)?;
     if let Some(out) = cpu_row_stats(&a, rows, n)? {
         return Ok(out);
@@ -78,28 +91,45 @@ fn device_row_stats(
     seq: usize,
     n: usize,
 ) -> candle_core::Result<Vec<Vec<f32>>> {
-    let mut m = vec![0.0_f32; batch * seq];
-    for positions in rows {
-        for &p in positions {
-            m[p] = 1.0;
-        }
-    }
+    let m: Vec<f32> = counted_mask(rows, batch * seq)?
+        .into_iter()
+        .map(f32::from)
+        .collect();
     let m = Tensor::from_vec(m, (batch, seq, 1), a.device())?;
     let am = a.reshape((batch, seq, n))?.broadcast_mul(&m)?;
     // The mask is 0 or 1, so `a * m > 0` exactly where a counted value is `> 0`.
     let active = am.gt(0.0_f32)?.to_dtype(DType::F32)?.sum(1)?;
     let sum = am.sum(1)?;
     let sum_sq = am.sqr()?.sum(1)?;
-    let host: Vec<Vec<f32>> = Tensor::cat(&[active, sum, sum_sq], 1)?.to_vec2()?;
-    // Row b of the batch holds the positions b * seq .. (b + 1) * seq.
-    Ok(rows
-        .iter()
+    let host: Vec<f32> = Tensor::cat(&[active, sum, sum_sq], 1)?
+        .flatten_all()?
+        .to_vec1()?;
+    Ok(by_row(&host, rows, seq, n))
+}
+
+/// `[batch * seq]`: 1 at every counted position of `rows`, else 0.
+fn counted_mask(rows: &RowPositions, len: usize) -> candle_core::Result<Vec<u8>> {
+    let mut m = vec![0_u8; len];
+    for &p in rows.iter().flatten() {
+        *m.get_mut(p).ok_or_else(|| {
+            candle_core::Error::Msg(format!("counted position {p} is outside the batch"))
+        })? = 1;
+    }
+    Ok(m)
+}
+
+/// Each row's `3 · n` statistics out of the flat `[batch, 3 · n]` ones of the batch rows: row
+/// b of the batch holds the positions `b * seq .. (b + 1) * seq`; a row with no counted
+/// position gets zeros.
+fn by_row(host: &[f32], rows: &RowPositions, seq: usize, n: usize) -> Vec<Vec<f32>> {
+    rows.iter()
         .map(|positions| {
-            positions
-                .first()
-                .map_or_else(|| vec![0.0; 3 * n], |&p| host[p / seq].clone())
+            positions.first().map_or_else(
+                || vec![0.0; 3 * n],
+                |&p| host[p / seq * 3 * n..(p / seq + 1) * 3 * n].to_vec(),
+            )
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -146,5 +176,72 @@ mod tests {
         assert_eq!(got[0][4..8], want[..]);
         let e = row_stats(&act(), &[vec![6]], 2, 3).unwrap_err();
         assert!(e.to_string().contains("counted position 6"), "{e}");
+    }
+}
+
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    /// `[len, n]` f32 values in about [-2, 2] (some exactly 0) from a fixed LCG.
+    fn random(len: usize, n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed;
+        (0..len * n)
+            .map(|i| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                if i % 17 == 0 {
+                    0.0
+                } else {
+                    ((x >> 40) as f32 / (1_u64 << 24) as f32) * 4.0 - 2.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cuda_kernel_equals_the_cpu_path_bit_for_bit() {
+        let gpu = match Device::new_cuda(0) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("SKIPPED: no CUDA device 0 ({e})");
+                return;
+            }
+        };
+        // n = 300 spans two blocks; row 1 has nothing counted; row 3 counts non-adjacent
+        // positions; every row is cut at a different length.
+        let (batch, seq, n) = (4, 7, 300);
+        let rows: Vec<Vec<usize>> = vec![
+            (0..7).collect(),
+            vec![],
+            (14..19).collect(),
+            vec![21, 23, 24, 27],
+        ];
+        let v = random(batch * seq, n, 42);
+        let cpu_f32 = Tensor::from_vec(v, (batch * seq, n), &Device::Cpu).unwrap();
+        for dt in [DType::BF16, DType::F16, DType::F32] {
+            let cpu = cpu_f32.to_dtype(dt).unwrap();
+            let want = row_stats(&cpu, &rows, batch, seq).unwrap();
+            let on_gpu = cpu.to_device(&gpu).unwrap();
+            let got = row_stats(&on_gpu, &rows, batch, seq).unwrap();
+            assert_eq!(got.len(), rows.len());
+            for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+                let gb: Vec<u32> = g.iter().map(|x| x.to_bits()).collect();
+                let wb: Vec<u32> = w.iter().map(|x| x.to_bits()).collect();
+                assert!(gb == wb, "{dt:?} row {r}: CUDA {g:?} != CPU {w:?}");
+            }
+            // Non-contiguous activations (a transposed `[n, len]`) give the same numbers.
+            let t = on_gpu.t().unwrap().contiguous().unwrap().t().unwrap();
+            assert!(!t.is_contiguous());
+            assert_eq!(row_stats(&t, &rows, batch, seq).unwrap(), got, "{dt:?}");
+        }
+        // The fused path checks positions and shapes like the others.
+        let g = cpu_f32.to_device(&gpu).unwrap();
+        let e = row_stats(&g, &[vec![28]], batch, seq).unwrap_err();
+        assert!(e.to_string().contains("counted position 28"), "{e}");
+        assert!(row_stats(&g, &[vec![0]], batch, seq + 1).is_err());
     }
 }
