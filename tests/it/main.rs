@@ -10,6 +10,7 @@ mod check;
 mod data;
 mod demo;
 mod inspect;
+mod perplexity;
 mod plugins;
 mod reports;
 mod resume;

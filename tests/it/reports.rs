@@ -161,8 +161,16 @@ fn demo_writes_every_report() {
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     let figs = figures(&html);
     let ids: Vec<&str> = figs.iter().map(|(i, _)| i.as_str()).collect();
-    // The demo evaluates zh and en without the cross-value matrix.
-    assert_eq!(ids, ["fig-neurons-per-layer", "fig-delta-1", "fig-delta-2"]);
+    // The demo evaluates zh and en without the cross-value matrix, with the perplexity check.
+    assert_eq!(
+        ids,
+        [
+            "fig-neurons-per-layer",
+            "fig-delta-1",
+            "fig-delta-2",
+            "fig-side-effects"
+        ]
+    );
     assert!(figs.iter().all(|(_, n)| *n > 500), "{figs:?}");
     assert!(
         !html

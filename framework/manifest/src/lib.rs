@@ -25,6 +25,7 @@ mod convert;
 mod error;
 mod files;
 mod load;
+mod neutral_text;
 mod overrides;
 mod plan;
 mod plugins;
@@ -43,7 +44,7 @@ pub use plan::{ComponentIds, ExperimentPlan, load_and_resolve, resolve};
 pub use plugins::{PluginRef, plugin_refs};
 pub use raw::{
     ComponentConfig, ConditionConfig, DEFAULT_CHECKPOINT_EVERY, DatasetConfig, EvaluateConfig,
-    ExperimentConfig, LabelBy, Manifest, ModelConfig, PluginConfig, Positions,
+    ExperimentConfig, LabelBy, Manifest, ModelConfig, NeutralTextConfig, PluginConfig, Positions,
     RESERVED_CONDITION_NAMES, RecordConfig, SCHEMA_VERSION, TemplateConfig,
     is_reserved_condition_name,
 };

@@ -101,12 +101,17 @@ pub fn resolve(
     let cx = FactoryContext {
         base_dir: loaded.base_dir.clone(),
     };
-    let (built, errors) = build_all(
+    let (built, mut errors) = build_all(
         slots_from_manifest(&loaded.manifest),
         registry,
         &cx,
         &loaded.origins,
     );
+    errors.extend(crate::neutral_text::check(
+        &loaded.manifest,
+        &cx.base_dir,
+        &loaded.origins,
+    ));
     if !errors.is_empty() {
         return Err(ManifestErrors {
             file: loaded.path.clone(),
@@ -149,6 +154,13 @@ pub fn load_and_resolve(
         });
     }
     let loaded = finish(layered).map_err(|(file, errors)| ManifestErrors { file, errors })?;
+    let errors = crate::neutral_text::check(&loaded.manifest, &cx.base_dir, &loaded.origins);
+    if !errors.is_empty() {
+        return Err(ManifestErrors {
+            file: loaded.path.clone(),
+            errors,
+        });
+    }
     let plan =
         assemble(loaded.manifest.clone(), cx.base_dir, built).map_err(|e| ManifestErrors {
             file: loaded.path.clone(),

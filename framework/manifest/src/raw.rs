@@ -237,6 +237,32 @@ pub struct EvaluateConfig {
     /// Extra own-set conditions (`[[evaluate.conditions]]`), evaluated after `targeted`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ConditionConfig>,
+    /// Neutral text files per language (paths relative to the top-level manifest's folder):
+    /// the perplexity side-effect check (`evaluation.side_effects`); absent = no check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neutral_text: Option<NeutralTextConfig>,
+}
+
+/// `[evaluate] neutral_text = { zh = "...", en = "..." }`: neutral text files per language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeutralTextConfig {
+    /// The Chinese text file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zh: Option<String>,
+    /// The English text file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub en: Option<String>,
+}
+
+impl NeutralTextConfig {
+    /// The file for `language`, if one is given.
+    pub fn for_language(&self, language: Language) -> Option<&str> {
+        match language {
+            Language::Zh => self.zh.as_deref(),
+            Language::En => self.en.as_deref(),
+        }
+    }
 }
 
 /// `[[evaluate.conditions]]`: one more intervention on each value's own neuron set.

@@ -144,7 +144,9 @@ const EVALUATE: &[Field] = &[
     req("bootstrap", Ty::Count { min: 0 }),
     req("permutations", Ty::Count { min: 0 }),
     opt("conditions", Ty::Conditions),
+    opt("neutral_text", Ty::Table(NEUTRAL_TEXT)),
 ];
+const NEUTRAL_TEXT: &[Field] = &[opt("zh", Ty::Str), opt("en", Ty::Str)];
 const CONDITION: &[Field] = &[
     req_eg("name", Ty::Name, "\"scale-5\""),
     req_eg("use", Ty::Str, "\"intervention/scale\""),

@@ -19,6 +19,7 @@ use valex_manifest::{EvaluateConfig as EvaluateSpec, LabelBy, RecordConfig as Re
 use crate::analysis::CellResamples;
 use crate::controls::{matched_random, other_label_sets};
 use crate::error::RunError;
+use crate::perplexity::{EditedCondition, NeutralText};
 use crate::spec::RunSpec;
 
 /// One intervention with the statistics its edits get.
@@ -120,6 +121,7 @@ pub(crate) fn evaluate(
     stats: &ActivationStats,
     sets: &[(String, NeuronSet)],
     items: &[Item],
+    neutral: &[NeutralText],
 ) -> Result<(Value, String), RunError> {
     let info = backend.info().clone();
     let primary_id = spec
@@ -310,6 +312,59 @@ pub(crate) fn evaluate(
     });
     if ev.cross_value {
         doc["cross_value"] = cross_value_matrix(sets, &ev.languages, &cross);
+    }
+    if !neutral.is_empty() {
+        let mut per_language = Vec::new();
+        for text in neutral {
+            let mut conditions = Vec::new();
+            for (label, set) in sets {
+                if rec.label_by == LabelBy::ValueLanguage
+                    && label.rsplit_once('/').map(|(_, l)| l) != Some(text.language.as_str())
+                {
+                    continue;
+                }
+                for a in &own {
+                    conditions.push(EditedCondition {
+                        label: label.clone(),
+                        condition: a.name.clone(),
+                        intervention: a.id.clone(),
+                        n_neurons: set.len(),
+                        edit: a.edit(set, &rec.tap, &info, stats)?,
+                    });
+                }
+            }
+            let entry = crate::perplexity::language_entry(
+                backend,
+                text,
+                &conditions,
+                spec.seed,
+                ev.bootstrap,
+            )?;
+            let ratios: Vec<f64> = entry["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["ratio"].as_f64())
+                .collect();
+            let (lo, hi) = ratios
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                    (lo.min(r), hi.max(r))
+                });
+            table.push_str(&format!(
+                "perplexity {}: baseline {:.3}, ratio {} over {} conditions\n",
+                text.language.as_str(),
+                entry["baseline"].as_f64().unwrap_or(f64::NAN),
+                if ratios.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("{lo:.4}..{hi:.4}")
+                },
+                ratios.len(),
+            ));
+            per_language.push(entry);
+        }
+        doc["side_effects"] = crate::perplexity::document(per_language, ev.bootstrap);
     }
     Ok((doc, table))
 }

@@ -14,6 +14,7 @@ pub mod check;
 mod controls;
 mod error;
 mod evaluate;
+mod perplexity;
 mod pipeline;
 mod provenance;
 mod resume;

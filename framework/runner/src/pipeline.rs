@@ -103,6 +103,9 @@ struct Prepared {
     inputs: Vec<(String, String, PathBuf)>,
     /// Hashes that identify the experiment's inputs (no paths, no times).
     provenance: Value,
+    /// The neutral texts of the perplexity check (`[evaluate] neutral_text`), read before
+    /// the model loads.
+    neutral: Vec<crate::perplexity::NeutralText>,
 }
 
 fn prepare(spec: &RunSpec, opts: &RunOptions, timer: &mut Timer) -> Result<Prepared, RunError> {
@@ -123,6 +126,21 @@ fn prepare(spec: &RunSpec, opts: &RunOptions, timer: &mut Timer) -> Result<Prepa
     })?;
     for f in &data.files {
         inputs.push(("dataset".into(), valex_stats_io::sha256_file(f)?, f.clone()));
+    }
+    // Neutral texts are checked before the model loads, so a bad file costs nothing.
+    let neutral = match &spec.evaluate {
+        Some(ev) if spec.record.is_some() && c.scorer.is_some() => match &ev.neutral_text {
+            Some(nt) => crate::perplexity::read_texts(
+                &ev.languages,
+                |l| nt.for_language(l).map(str::to_owned),
+                &opts.base_dir,
+            )?,
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    for t in &neutral {
+        inputs.push(("neutral_text".into(), t.sha256.clone(), t.path.clone()));
     }
     let backend = timer.time("load model", || {
         c.backend.load().map_err(RunError::component("load model"))
@@ -149,6 +167,7 @@ fn prepare(spec: &RunSpec, opts: &RunOptions, timer: &mut Timer) -> Result<Prepa
         backend,
         inputs,
         provenance,
+        neutral,
     })
 }
 
@@ -297,6 +316,7 @@ fn run_staged(
         mut backend,
         inputs,
         provenance,
+        neutral,
     } = prepare(&spec, opts, timer)?;
     crate::resume::check_inputs(dir, progress, &inputs)?;
     let model = backend.info().clone();
@@ -444,6 +464,7 @@ fn run_staged(
                         &stats,
                         &out.sets,
                         &data.items,
+                        &neutral,
                     )
                 })?;
                 results["evaluation"] = doc;

@@ -356,19 +356,21 @@ pub fn cross_value_heatmap(m: &CrossView) -> Result<Option<String>, String> {
     Ok(Some(out))
 }
 
-/// Every numeric leaf of the side effects as a horizontal bar, labelled by its key path.
+/// Numbers of the side effects as horizontal bars from `origin` (0 for raw numbers, 1 for
+/// ratios such as perplexity under an edit / baseline), labelled by their names; each bar
+/// prints its value.
 ///
 /// # Errors
 /// A plotters drawing error (message).
-pub fn side_effect_bars(values: &[(String, f64)]) -> Result<Option<String>, String> {
+pub fn side_effect_bars(values: &[(String, f64)], origin: f64) -> Result<Option<String>, String> {
     if values.is_empty() {
         return Ok(None);
     }
     let scale = values
         .iter()
-        .fold(0f64, |a, (_, x)| a.max(x.abs()))
+        .fold(0f64, |a, (_, x)| a.max((x - origin).abs()))
         .max(1e-12);
-    let any_negative = values.iter().any(|(_, x)| *x < 0.0);
+    let any_negative = values.iter().any(|(_, x)| *x < origin);
     let row = 24i32;
     let (left, right) = (300i32, WIDTH as i32 - 120);
     let zero = if any_negative {
@@ -387,13 +389,13 @@ pub fn side_effect_bars(values: &[(String, f64)]) -> Result<Option<String>, Stri
             let y = 10 + i as i32 * row;
             root.draw(&Text::new(path.clone(), (8, y + 3), font(12)))
                 .map_err(err)?;
-            let len = (x.abs() / scale * f64::from(half)).round() as i32;
-            let (a, b) = if *x < 0.0 {
+            let len = ((x - origin).abs() / scale * f64::from(half)).round() as i32;
+            let (a, b) = if *x < origin {
                 (zero - len, zero)
             } else {
                 (zero, zero + len)
             };
-            let color = if *x < 0.0 {
+            let color = if *x < origin {
                 RGBColor(200, 40, 40)
             } else {
                 RGBColor(40, 90, 200)
@@ -432,7 +434,7 @@ mod tests {
     fn empty_inputs_draw_nothing() {
         assert_eq!(neurons_per_layer(&[], 4).unwrap(), None);
         assert_eq!(delta_vs_random(&[]).unwrap(), None);
-        assert_eq!(side_effect_bars(&[]).unwrap(), None);
+        assert_eq!(side_effect_bars(&[], 0.0).unwrap(), None);
     }
 
     #[test]

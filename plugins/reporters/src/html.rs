@@ -12,7 +12,7 @@ use valex_core::{ComponentError, ConfigError, FactoryContext, OutputFile, Report
 use crate::figures;
 use crate::format::{DASH, ci, count, delta, mean, p_value, rate, text};
 use crate::params::check_file_name;
-use crate::results::{CellView, ResultsView, leaves};
+use crate::results::{CellView, ResultsView, leaves, perplexity_ratios};
 
 /// Params of `reporter/html`.
 #[derive(Debug, Clone, Deserialize)]
@@ -369,13 +369,20 @@ pub fn render(results: &Value) -> Result<String, ComponentError> {
             .iter()
             .filter_map(|(p, x)| x.as_f64().map(|x| (p.clone(), x)))
             .collect();
-        if let Some(svg) = figures::side_effect_bars(&numeric).map_err(err)? {
-            figure(
-                &mut out,
-                "fig-side-effects",
-                &svg,
-                "Every number under evaluation.side_effects (e.g. perplexity per language).",
-            );
+        // The perplexity check gets one bar per language, value and condition: its PPL ratio
+        // (edited / baseline), drawn from 1 (no change); other documents get every number.
+        let ratios = perplexity_ratios(s);
+        let (bars, origin, caption) = if ratios.is_empty() {
+            (numeric, 0.0, "Every number under evaluation.side_effects.")
+        } else {
+            (
+                ratios,
+                1.0,
+                "Perplexity ratio on neutral text (with the value's neurons edited / baseline), per language, value and condition; bars start at 1 (no change), blue = higher perplexity.",
+            )
+        };
+        if let Some(svg) = figures::side_effect_bars(&bars, origin).map_err(err)? {
+            figure(&mut out, "fig-side-effects", &svg, caption);
         }
         let rows: Vec<Vec<String>> = all
             .into_iter()

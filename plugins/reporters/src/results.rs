@@ -347,6 +347,28 @@ pub fn leaves(v: &Value) -> Vec<(String, Value)> {
     out
 }
 
+/// `(\"<language> · <label> · <condition>\", ratio)` of every condition of a perplexity
+/// side-effect document (`{"metric": "perplexity", "per_language": [{"language", "conditions":
+/// [{"label", "condition", "ratio"}]}]}`, written by the runner's `[evaluate] neutral_text`
+/// check); empty for any other document.
+pub fn perplexity_ratios(side_effects: &Value) -> Vec<(String, f64)> {
+    if side_effects["metric"].as_str() != Some("perplexity") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for l in arr(&side_effects["per_language"]) {
+        let lang = s(&l["language"]).unwrap_or_default();
+        for c in arr(&l["conditions"]) {
+            if let Some(r) = c["ratio"].as_f64() {
+                let label = s(&c["label"]).unwrap_or_default();
+                let cond = s(&c["condition"]).unwrap_or_default();
+                out.push((format!("{lang} · {label} · {cond}"), r));
+            }
+        }
+    }
+    out
+}
+
 /// A float as Rust prints it (shortest round-trip form), for data files.
 pub fn num(x: Option<f64>) -> String {
     x.map_or_else(String::new, |x| format!("{x}"))
@@ -393,6 +415,17 @@ mod tests {
         p.dataset_sha256.reverse();
         assert_eq!(p.dataset_digest().unwrap(), d, "order-independent");
         assert_eq!(d.len(), 64);
+    }
+
+    #[test]
+    fn perplexity_ratios_label_language_value_and_condition() {
+        let se = json!({"metric": "perplexity", "per_language": [{"language": "zh", "baseline": 9.0,
+            "conditions": [{"label": "诚信", "condition": "targeted", "ppl": 9.9, "ratio": 1.1}]}]});
+        assert_eq!(
+            perplexity_ratios(&se),
+            vec![("zh · 诚信 · targeted".to_owned(), 1.1)]
+        );
+        assert!(perplexity_ratios(&json!({"ppl": {"zh": 3.0}})).is_empty());
     }
 
     #[test]
