@@ -29,6 +29,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/fuzz/target}
 build_flags=(-O --debug-assertions --sanitizer none)
 
 cargo fuzz build "${build_flags[@]}"
+bin_dir=$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release
 
 python3 fuzz/make_seeds.py "$root" fuzz/corpus
 
@@ -39,9 +40,14 @@ for t in "${targets[@]}"; do
   log="fuzz/artifacts/$t/last-run.log"
   start=$(date +%s)
   set +e
-  cargo fuzz run "${build_flags[@]}" "$t" "fuzz/corpus/$t" -- \
-    -runs="$execs" -max_total_time="$max_time" -jobs=1 -workers=1 -timeout=10 \
-    -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1
+  # The built binary, not `cargo fuzz run`: no cargo invocation (and no rebuild) per target.
+  # With -jobs libFuzzer runs the job in a child that logs to ./fuzz-0.log: run it from the
+  # artifacts folder and append that log to ours.
+  (cd "fuzz/artifacts/$t" && rm -f fuzz-0.log &&
+    "$bin_dir/$t" "$root/fuzz/corpus/$t" \
+      -runs="$execs" -max_total_time="$max_time" -jobs=1 -workers=1 -timeout=10 \
+      -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$root/fuzz/artifacts/$t/"
+    rc=$?; cat fuzz-0.log 2>/dev/null; rm -f fuzz-0.log; exit $rc) >"$log" 2>&1
   rc=$?
   set -e
   secs=$(($(date +%s) - start))
