@@ -26,12 +26,15 @@
 
 mod codec;
 mod error;
+mod fuzzing;
 mod host;
 mod library;
 mod log;
 mod proxy;
 
 pub use error::{PluginError, PluginLoadError};
+#[doc(hidden)]
+pub use fuzzing::fuzz_plugin_reply;
 pub use host::PluginHost;
 pub use library::{ComponentDecl, LibraryInfo, LoadedLibrary};
 pub use proxy::{ExternalIntervention, ExternalReporter, ExternalScoreOutput, ExternalScorer};

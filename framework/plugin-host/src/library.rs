@@ -255,9 +255,7 @@ impl LoadedLibrary {
         let doc = loaded
             .expect_ok(status, out, err, "(library)")
             .map_err(|e| malformed("describe", e.to_string()))?;
-        let desc: Description = serde_json::from_slice(&doc)
-            .map_err(|e| malformed("describe", format!("invalid description JSON: {e}")))?;
-        loaded.components = check_components(&p, desc.components)?;
+        loaded.components = check_description(&p, &doc)?;
         Ok(loaded)
     }
 
@@ -303,7 +301,7 @@ impl LoadedLibrary {
         match status {
             VX_OK => Ok(out),
             VX_ERR | VX_PANICKED => {
-                let e: ErrorJson = serde_json::from_slice(&err).unwrap_or_else(|_| ErrorJson {
+                let e: ErrorJson = parse_error_json(&err).unwrap_or_else(|| ErrorJson {
                     code: "plugin.malformed_error".to_owned(),
                     message: format!(
                         "error JSON is invalid: {}",
@@ -402,11 +400,31 @@ impl LoadedLibrary {
 }
 
 #[derive(Deserialize)]
-struct ErrorJson {
+pub(crate) struct ErrorJson {
     code: String,
     message: String,
     #[serde(default)]
     help: Option<String>,
+}
+
+/// Parses a plugin's error JSON (`None` if it is not one).
+pub(crate) fn parse_error_json(bytes: &[u8]) -> Option<ErrorJson> {
+    serde_json::from_slice(bytes).ok()
+}
+
+/// Parses `describe()` output and checks its components.
+pub(crate) fn check_description(
+    path: &Path,
+    doc: &[u8],
+) -> Result<Vec<ComponentDecl>, PluginLoadError> {
+    let malformed = |message: String| PluginLoadError::Malformed {
+        path: path.to_path_buf(),
+        step: "describe".to_owned(),
+        message,
+    };
+    let desc: Description = serde_json::from_slice(doc)
+        .map_err(|e| malformed(format!("invalid description JSON: {e}")))?;
+    check_components(path, desc.components)
 }
 
 /// Checks ids (well-formed, kind matching, supported kind) and uniqueness within the library.

@@ -233,7 +233,19 @@ fn parse_entry(
         .and_then(|a| a.iter().map(serde_json::Value::as_u64).collect())
         .filter(|o: &Vec<u64>| o.len() == 2 && o[0] <= o[1])
         .ok_or_else(|| format!("tensor {name} has no valid data_offsets"))?;
-    let (start, end) = (data_start + offsets[0], data_start + offsets[1]);
+    // checked: offsets near u64::MAX must not wrap (issue 10).
+    let (start, end) = match (
+        data_start.checked_add(offsets[0]),
+        data_start.checked_add(offsets[1]),
+    ) {
+        (Some(start), Some(end)) => (start, end),
+        _ => {
+            return Err(format!(
+                "tensor {name} has data_offsets [{}, {}] beyond the file's {file_len} bytes",
+                offsets[0], offsets[1]
+            ));
+        }
+    };
     if end > file_len {
         return Err(format!(
             "tensor {name} ends at byte {end} beyond the file's {file_len} bytes"

@@ -296,6 +296,14 @@ pub fn read_stats(path: &Path) -> Result<(ActivationStats, Value), StatsIoError>
             .ok_or_else(|| key_err(key, "missing or not an integer"))
     };
     let (n_layers, n_neurons) = (dim("n_layers")?, dim("n_neurons")?);
+    // Each label's arrays hold n_layers x n_neurons values; a product that does not fit is
+    // no real file (issue 10).
+    if n_layers.checked_mul(n_neurons).is_none() {
+        return Err(key_err(
+            "n_neurons",
+            &format!("n_layers x n_neurons ({n_layers} x {n_neurons}) overflows"),
+        ));
+    }
     let item_level = flag(&sidecar, "item_level").map_err(|m| key_err("item_level", m))?;
     let keep_means = flag(&sidecar, "item_means").map_err(|m| key_err("item_means", m))?;
     let labels = parse_labels(&sidecar["labels"], "labels").map_err(|(k, m)| key_err(&k, &m))?;

@@ -269,3 +269,45 @@ fn labels_with_and_without_item_level_are_not_written() {
          (2 layers x 3 neurons)"
     );
 }
+
+/// Writes `sidecar` and `tensors` as the stem `s` in a temp dir and reads them back.
+fn read_raw(sidecar: &[u8], tensors: &[u8]) -> (tempfile::TempDir, Result<(), StatsIoError>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("s.json"), sidecar).expect("write");
+    std::fs::write(dir.path().join("s.safetensors"), tensors).expect("write");
+    let r = read_stats(&dir.path().join("s")).map(|_| ());
+    (dir, r)
+}
+
+// Found by review while writing the stats_file fuzz target (issue 10): n_layers * n_neurons
+// overflowed (a panic
+// with overflow checks, a wrong size without).
+#[test]
+fn r10_overflowing_dimensions_are_an_error_not_a_panic() {
+    let side = json!({"format": "valex-stats", "version": 1, "tap": "t",
+        "n_layers": 1_u64 << 40, "n_neurons": 1_u64 << 40, "labels": []});
+    let tensors = b"\x02\0\0\0\0\0\0\0{}";
+    let (_dir, r) = read_raw(&serde_json::to_vec(&side).expect("json"), tensors);
+    let err = r.expect_err("must fail").to_string();
+    assert!(err.contains("n_layers x n_neurons"), "{err}");
+}
+
+// Found by review while writing the stats_file fuzz target (issue 10): data_offsets near
+// u64::MAX overflowed when
+// added to the header end.
+#[test]
+fn r10_data_offsets_near_u64_max_are_an_error_not_a_panic() {
+    let side = serde_json::to_vec(&json!({"format": "valex-stats", "version": 1, "tap": "t",
+        "n_layers": 1, "n_neurons": 1, "labels": [{"name": "a", "tokens": 1.0, "items": 1}]}))
+    .expect("json");
+    let header = format!(
+        r#"{{"a/active":{{"dtype":"F64","shape":[1,1],"data_offsets":[{},{}]}}}}"#,
+        u64::MAX - 8,
+        u64::MAX
+    );
+    let mut tensors = (header.len() as u64).to_le_bytes().to_vec();
+    tensors.extend_from_slice(header.as_bytes());
+    let (_dir, r) = read_raw(&side, &tensors);
+    let err = r.expect_err("must fail").to_string();
+    assert!(err.contains("beyond the file"), "{err}");
+}
