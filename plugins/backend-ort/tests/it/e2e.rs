@@ -74,8 +74,55 @@ fn demo_study_gives_the_same_neurons_and_results_through_candle_and_ort() {
         planted.iter().map(|(_, c)| c.len()).sum::<usize>(),
         "the 72 planted neurons"
     );
+    // Choices, rates and their analysis are equal exactly; the perplexity side-effect check
+    // holds continuous numbers that differ in the last float bits between the two runtimes.
+    let mut e_ort = r_ort["evaluation"].clone();
+    let mut e_candle = r_candle["evaluation"].clone();
+    let s_ort = e_ort.as_object_mut().and_then(|o| o.remove("side_effects"));
+    let s_candle = e_candle
+        .as_object_mut()
+        .and_then(|o| o.remove("side_effects"));
+    assert_eq!(e_ort, e_candle, "the same evaluation results");
     assert_eq!(
-        r_ort["evaluation"], r_candle["evaluation"],
-        "the same evaluation results"
+        s_ort.is_some(),
+        s_candle.is_some(),
+        "side effects on both or neither"
     );
+    if let (Some(a), Some(b)) = (s_ort, s_candle) {
+        assert_close_json(&a, &b, "evaluation.side_effects");
+    }
+}
+
+/// Equal structure and strings; numbers within 1e-4 relative plus 1e-3 absolute (perplexities
+/// of the demo are ~3e3 and agree to ~1e-7 relative, so their differences — Δ and its CI, ~2 —
+/// carry ~3e-4 of absolute rounding).
+fn assert_close_json(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            assert!(
+                (x - y).abs() <= 1e-4 * x.abs().max(y.abs()) + 1e-3,
+                "{path}: {x} (ort) vs {y} (candle)"
+            );
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}: lengths");
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                assert_close_json(u, v, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let kx: Vec<_> = x.keys().collect();
+            let ky: Vec<_> = y.keys().collect();
+            assert_eq!(kx, ky, "{path}: keys");
+            for (k, u) in x {
+                assert_close_json(u, &y[k], &format!("{path}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{path}"),
+    }
 }
