@@ -70,6 +70,50 @@ pub struct ScoreRequest {
     pub continuation: Vec<u32>,
 }
 
+impl ScoreRequest {
+    /// Checks requests before a forward, the same way in every backend: a non-empty context
+    /// (the first continuation token needs a token before it), a non-empty continuation, and
+    /// every id below `vocab_size`.
+    ///
+    /// # Errors
+    /// The first bad request, by index.
+    pub fn check_all(requests: &[ScoreRequest], vocab_size: usize) -> Result<(), ComponentError> {
+        for (i, r) in requests.iter().enumerate() {
+            if r.continuation.is_empty() {
+                return Err(ComponentError::stage(format!(
+                    "score request {i}: empty continuation"
+                )));
+            }
+            if r.context.is_empty() {
+                return Err(ComponentError::stage(format!(
+                    "score request {i}: empty context (the first continuation token needs a token before it)"
+                )));
+            }
+            check_token_ids("score request", i, &r.context, vocab_size)?;
+            check_token_ids("score request", i, &r.continuation, vocab_size)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that every id of row `row` is below `vocab_size`; `what` names the row in the error.
+///
+/// # Errors
+/// [`ComponentError::input`] naming the first id out of range.
+pub fn check_token_ids(
+    what: &str,
+    row: usize,
+    ids: &[u32],
+    vocab_size: usize,
+) -> Result<(), ComponentError> {
+    match ids.iter().find(|&&id| id as usize >= vocab_size) {
+        Some(id) => Err(ComponentError::input(format!(
+            "{what} {row}: token id {id} is out of range for vocab size {vocab_size}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A loaded model.
 ///
 /// Object-safe so that the manifest picks the implementation at run time.

@@ -211,13 +211,7 @@ impl OrtBackend {
     }
 
     fn check_ids(&self, what: &str, row: usize, ids: &[u32]) -> Result<(), ComponentError> {
-        let v = self.info.vocab_size;
-        match ids.iter().find(|&&id| id as usize >= v) {
-            Some(id) => Err(ComponentError::input(format!(
-                "{what} {row}: token id {id} is out of range for vocab size {v}"
-            ))),
-            None => Ok(()),
-        }
+        valex_core::model::check_token_ids(what, row, ids, self.info.vocab_size)
     }
 
     fn check_record_batch(
@@ -382,20 +376,7 @@ impl ModelBackend for OrtBackend {
         requests: &[ScoreRequest],
         edit: Option<&NeuronEdit>,
     ) -> Result<Vec<Vec<f32>>, ComponentError> {
-        for (i, r) in requests.iter().enumerate() {
-            if r.continuation.is_empty() {
-                return Err(ComponentError::stage(format!(
-                    "score request {i}: empty continuation"
-                )));
-            }
-            if r.context.is_empty() {
-                return Err(ComponentError::stage(format!(
-                    "score request {i}: empty context (the first continuation token needs a token before it)"
-                )));
-            }
-            self.check_ids("score request", i, &r.context)?;
-            self.check_ids("score request", i, &r.continuation)?;
-        }
+        ScoreRequest::check_all(requests, self.info.vocab_size)?;
         let variant = Variant {
             taps: Vec::new(),
             reduce: None,

@@ -12,8 +12,8 @@ use crate::proto::{GraphProto, NodeProto};
 /// Ops that multiply by a constant weight matrix (a projection).
 pub const PROJECTION_OPS: [&str; 4] = ["MatMul", "Gemm", "MatMulNBits", "FusedMatMul"];
 
-/// Elementwise ops an activation function may be written with.
-pub const ELEMENTWISE_OPS: [&str; 25] = [
+/// Elementwise ops an activation function may be written with, besides [`NONLINEAR_OPS`].
+pub const LINEAR_ELEMENTWISE_OPS: [&str; 12] = [
     "Mul",
     "Add",
     "Sub",
@@ -26,19 +26,6 @@ pub const ELEMENTWISE_OPS: [&str; 25] = [
     "Reciprocal",
     "Cast",
     "Identity",
-    "Tanh",
-    "Erf",
-    "Sigmoid",
-    "HardSigmoid",
-    "Relu",
-    "LeakyRelu",
-    "Elu",
-    "Softplus",
-    "Gelu",
-    "FastGelu",
-    "QuickGelu",
-    "BiasGelu",
-    "Swish",
 ];
 
 /// Elementwise ops that make a chain nonlinear (an activation must contain one).
@@ -57,6 +44,11 @@ pub const NONLINEAR_OPS: [&str; 13] = [
     "BiasGelu",
     "Swish",
 ];
+
+/// Is `op` an elementwise op an activation function may be written with?
+pub fn is_elementwise(op: &str) -> bool {
+    LINEAR_ELEMENTWISE_OPS.contains(&op) || NONLINEAR_OPS.contains(&op)
+}
 
 /// Ops that only change the shape of their first input.
 pub const RESHAPE_OPS: [&str; 5] = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"];
@@ -203,7 +195,7 @@ impl<'g> GraphIndex<'g> {
         let mut nonlinear = false;
         while let Some(t) = stack.pop() {
             match self.producer(t) {
-                Some((i, n)) if ELEMENTWISE_OPS.contains(&n.op_type()) => {
+                Some((i, n)) if is_elementwise(n.op_type()) => {
                     if !seen.insert(i) {
                         continue;
                     }
