@@ -36,5 +36,6 @@ pub use multitest::{Correction, CorrectionError, adjust_p};
 pub use plugin::ScorersPlugin;
 pub use selection::{RuleName, Selection, SelectionConfig, Sign, overlaps};
 pub use welch_t::{
-    WelchConfig, WelchScorer, WelchTable, welch_factory, welch_tables, welch_tables_up_to,
+    WelchConfig, WelchScorer, WelchTable, welch_factory, welch_tables, welch_tables_between,
+    welch_tables_up_to,
 };

@@ -89,9 +89,17 @@ pub fn adjust_p(p: &[f64], method: Correction) -> Result<Vec<f64>, CorrectionErr
     // Stable ascending order, like numpy's argsort(kind="mergesort") in statsmodels. p = 1 is
     // the largest possible value (and common: untested or null neurons), so those indices go
     // last in index order without entering the sort.
-    let (mut order, ones): (Vec<usize>, Vec<usize>) = (0..p.len()).partition(|&i| p[i] < 1.0);
-    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
-    order.extend(ones);
+    // Sorting (p, index) pairs, ties broken by index, gives the stable order without the cache
+    // misses of sorting indices through `p`.
+    let mut keyed: Vec<(f64, usize)> = p
+        .iter()
+        .enumerate()
+        .filter(|&(_, &x)| x < 1.0)
+        .map(|(i, &x)| (x, i))
+        .collect();
+    keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    order.extend((0..p.len()).filter(|&i| p[i] >= 1.0));
     let mut out = vec![0.0; p.len()];
     match method {
         Correction::Bh => {

@@ -59,12 +59,54 @@ pub fn welch(a: Moments, c: Moments) -> Welch {
     }
 }
 
-/// [`welch`] and [`cohens_d`] in one pass over the moments, with `p = 1` left unevaluated
-/// when `|t| < z_cut` (see [`crate::welch_t::welch_tables_up_to`]); `z_cut = 0` evaluates
-/// every p-value. Bit-identical to the separate functions otherwise.
-pub fn welch_and_d(a: Moments, c: Moments, z_cut: f64) -> (Welch, f64) {
+/// How [`welch_and_d`] may skip the exact p-value (see [`crate::welch_t::welch_tables_between`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PWindow {
+    /// `|t| < z_cut`: `p = 1` without evaluation (`0`: never).
+    pub z_cut: f64,
+    /// An upper bound of `p` at or below `p_floor` replaces `p` (`0`: never).
+    pub p_floor: f64,
+}
+
+impl PWindow {
+    /// Every p-value exact.
+    pub const EXACT: PWindow = PWindow {
+        z_cut: 0.0,
+        p_floor: 0.0,
+    };
+    /// No p-value evaluated (`p = 1`), except the free ones of infinite or NaN `t`.
+    pub const SKIP: PWindow = PWindow {
+        z_cut: f64::INFINITY,
+        p_floor: 0.0,
+    };
+}
+
+/// A rigorous upper bound of the two-sided tail `P(|T_ν| ≥ |t|)` of Student's t, for `ν > 1`
+/// and `t ≠ 0`; cheap (one `ln_1p`, one `exp`), within a factor `≈ 1 + 1/t²` of the exact tail
+/// for large `ν`.
+///
+/// Derivation: `P(T ≥ t) = ∫_t^∞ c_ν (1 + x²/ν)^{−(ν+1)/2} dx ≤ ∫_t^∞ (x/t) c_ν (…) dx
+/// = c_ν · ν / ((ν − 1) t) · (1 + t²/ν)^{−(ν−1)/2}`, and Wendel's inequality
+/// `Γ(x + ½)/Γ(x) ≤ √x` gives `c_ν = Γ((ν+1)/2) / (√(νπ) Γ(ν/2)) ≤ 1/√(2π)`. A relative margin
+/// of 1e-9 covers the rounding of `ln_1p` and `exp`. Returns `+inf` where it does not apply.
+pub fn two_sided_p_upper_bound(t: f64, df: f64) -> f64 {
+    let t = t.abs();
+    if !(df > 1.0 && t > 0.0 && t.is_finite() && df.is_finite()) {
+        return f64::INFINITY;
+    }
+    let log_kernel = -0.5 * (df - 1.0) * (t * t / df).ln_1p();
+    let bound =
+        2.0 / (2.0 * std::f64::consts::PI).sqrt() * df / ((df - 1.0) * t) * log_kernel.exp();
+    bound * (1.0 + 1e-9)
+}
+
+/// [`welch`] and [`cohens_d`] in one pass over the moments, with the p-value skipped as
+/// `window` allows: `p = 1` when `|t| < z_cut`, an upper bound `≤ p_floor` where one is found
+/// (then the second value returned is `true`). With [`PWindow::EXACT`] it is bit-identical to
+/// the separate functions.
+pub fn welch_and_d(a: Moments, c: Moments, window: PWindow) -> (Welch, f64, bool) {
     if a.n < 2.0 || c.n < 2.0 {
-        return (welch(a, c), cohens_d(a, c));
+        return (welch(a, c), cohens_d(a, c), false);
     }
     let (var_a, var_c) = (a.var(), c.var());
     let diff = a.mean() - c.mean();
@@ -73,16 +115,28 @@ pub fn welch_and_d(a: Moments, c: Moments, z_cut: f64) -> (Welch, f64) {
     let (va, vc) = (var_a / a.n, var_c / c.n);
     let se2 = va + vc;
     if se2 == 0.0 {
-        return (welch(a, c), d);
+        return (welch(a, c), d, false);
     }
     let t = diff / se2.sqrt();
     let df = se2 * se2 / (va * va / (a.n - 1.0) + vc * vc / (c.n - 1.0));
-    let p = if t.abs() < z_cut {
-        1.0
-    } else {
-        two_sided_p(t, df)
-    };
-    (Welch { t, df, p }, d)
+    let (p, bounded) = windowed_p(t, df, window);
+    (Welch { t, df, p }, d, bounded)
+}
+
+/// The two-sided p-value of `t` with `df` degrees of freedom as `window` allows: `1` when
+/// `|t| < z_cut`, an upper bound `≤ p_floor` where [`two_sided_p_upper_bound`] finds one (then
+/// `true`), otherwise [`two_sided_p`].
+pub fn windowed_p(t: f64, df: f64, window: PWindow) -> (f64, bool) {
+    if t.abs() < window.z_cut {
+        return (1.0, false);
+    }
+    if window.p_floor > 0.0 {
+        let bound = two_sided_p_upper_bound(t, df);
+        if bound <= window.p_floor {
+            return (bound, true);
+        }
+    }
+    (two_sided_p(t, df), false)
 }
 
 /// Two-sided p-value of `t` under Student's t with `df` degrees of freedom (statrs).
@@ -213,5 +267,22 @@ mod tests {
             let got = two_sided_p(t, df);
             assert!((got - want).abs() / want < tol, "df {df}: {got} vs {want}");
         }
+    }
+
+    #[test]
+    fn the_tail_bound_is_above_the_exact_p_and_close_to_it_in_the_far_tail() {
+        for df in [1.5, 2.0, 3.0, 10.0, 57.3, 400.0, 1e4, 1e5] {
+            for t in [0.1, 1.0, 1.96, 3.0, 6.0, 10.0, 25.0, -7.5] {
+                let exact = two_sided_p(t, df);
+                let bound = two_sided_p_upper_bound(t, df);
+                assert!(bound >= exact, "df {df}, t {t}: bound {bound} < p {exact}");
+                // Beyond |t| = 6 with many degrees of freedom the bound is within 4 %.
+                if df >= 400.0 && t.abs() >= 6.0 {
+                    assert!(bound <= exact * 1.04, "df {df}, t {t}: {bound} vs {exact}");
+                }
+            }
+        }
+        assert_eq!(two_sided_p_upper_bound(3.0, 1.0), f64::INFINITY);
+        assert_eq!(two_sided_p_upper_bound(0.0, 10.0), f64::INFINITY);
     }
 }

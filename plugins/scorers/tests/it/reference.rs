@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use valex_core::{ActivationStats, Moments};
+use valex_core::{ActivationStats, Moments, SplitMix64};
 use valex_scorers::two_sample::welch;
 use valex_scorers::{
     AurocMethod, Correction, Level, NormalizeBy, Statistic, act_prob_diff_scores, adjust_p,
-    auroc_tables, mean_diff_scores, welch_tables, welch_tables_up_to,
+    auroc_tables, mean_diff_scores, welch_tables, welch_tables_between, welch_tables_up_to,
 };
 
 fn fixture(name: &str) -> Value {
@@ -240,4 +240,81 @@ fn p_values_left_out_above_the_cut_change_no_decision_below_it() {
             }
         }
     }
+}
+
+/// Token-level statistics where effects range from none to huge: p-values from 1 down to far
+/// below `alpha / m`.
+fn spread_of_effects() -> ActivationStats {
+    let labels: Vec<String> = (0..4).map(|k| format!("v{k}")).collect();
+    let mut s = ActivationStats::new("mlp.gate_act", 3, 400, &labels);
+    let mut rng = SplitMix64::new(7);
+    for l in &mut s.labels {
+        l.items = 50;
+        l.tokens = 5_000.0;
+        for i in 0..3 * 400 {
+            // Shifts in units of the token standard error sd/sqrt(n): 0 to ~40.
+            let z = 40.0 * rng.next_f64().powi(3);
+            let sd = 0.05 + 0.1 * rng.next_f64();
+            let mean = 0.1 + z * sd / 5_000.0_f64.sqrt();
+            l.active[i] = 2_500.0;
+            l.sum[i] = mean * 5_000.0;
+            l.sum_sq[i] = 5_000.0 * (sd * sd + mean * mean);
+            l.item_sum[i] = mean * 50.0;
+            l.item_sum_sq[i] = 49.0 * sd * sd + 50.0 * mean * mean;
+        }
+    }
+    s
+}
+
+#[test]
+fn p_values_left_out_by_rank_or_bounded_change_no_decision_between_alpha_and_the_cut() {
+    let stats = spread_of_effects();
+    let labels = stats.label_names();
+    let m = 3.0 * 400.0;
+    let (mut bounded, mut skipped) = (0, 0);
+    for level in [Level::Tokens, Level::Items] {
+        for method in [
+            Correction::Bh,
+            Correction::Bonferroni,
+            Correction::Holm,
+            Correction::None,
+        ] {
+            let all = welch_tables(&stats, &labels, level, method).expect("scores");
+            for (alpha, cut) in [(0.05, 0.05), (0.01, 0.05), (0.001, 0.2)] {
+                let some = welch_tables_between(&stats, &labels, level, method, alpha, cut)
+                    .expect("scores");
+                for (a, s) in all.iter().zip(&some) {
+                    bounded += s.n_bounded;
+                    for i in 0..a.p.len() {
+                        let what = format!("{level:?} {method:?} alpha {alpha} cut {cut}: [{i}]");
+                        if s.p[i] == 1.0 {
+                            // Not evaluated: certainly not significant at `cut`.
+                            skipped += usize::from(a.p[i] <= cut);
+                        } else if s.p[i] <= alpha / m && s.p[i] != a.p[i] {
+                            assert!(s.p[i] >= a.p[i], "{what} bound below p");
+                        } else {
+                            assert_eq!(a.p[i], s.p[i], "{what} p");
+                        }
+                        for lev in [alpha, (alpha + cut) / 2.0, cut] {
+                            assert_eq!(
+                                a.p_adjusted[i] <= lev,
+                                s.p_adjusted[i] <= lev,
+                                "{what} decision at {lev}: {} vs {}",
+                                a.p_adjusted[i],
+                                s.p_adjusted[i]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        bounded > 1_000,
+        "the fixture reaches below the floor ({bounded} bounded)"
+    );
+    assert!(
+        skipped > 1_000,
+        "p <= cut left out as not significant: {skipped}"
+    );
 }
