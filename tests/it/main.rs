@@ -12,6 +12,7 @@ mod demo;
 mod inspect;
 mod perplexity;
 mod plugins;
+mod progress;
 mod reports;
 mod resume;
 mod score;

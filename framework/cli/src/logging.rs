@@ -18,9 +18,11 @@ pub(crate) fn init(args: &LogArgs) {
     let filter = EnvFilter::try_from_env("VALEX_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| valex_runner::progress::LogWriter)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal());
+    // Progress bars only for people watching: a terminal, text logs, not quieted.
+    valex_runner::progress::enable(args.quiet == 0 && args.log_format != "json");
     let _ = if args.log_format == "json" {
         builder.json().try_init()
     } else {

@@ -16,6 +16,7 @@ mod error;
 mod evaluate;
 mod perplexity;
 mod pipeline;
+pub mod progress;
 mod provenance;
 mod resume;
 mod run_dir;

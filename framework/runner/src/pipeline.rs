@@ -692,6 +692,8 @@ fn record(
     {
         (stats, first) = (done, k);
     }
+    let bar = crate::progress::Progress::new("record", chosen.len() as u64, "items");
+    bar.set_position((first * batch_size).min(chosen.len()) as u64);
     for (bi, chunk) in chosen.chunks(batch_size).enumerate().skip(first) {
         if let Some(ck) = checkpoints.as_deref_mut()
             && bi > first
@@ -736,12 +738,12 @@ fn record(
             batch.labels.push(li);
             batch.keys.push(key);
         }
-        if batch.ids.is_empty() {
-            continue;
+        if !batch.ids.is_empty() {
+            backend
+                .record(&rec.tap, &batch, None, &mut stats)
+                .map_err(RunError::component("record"))?;
         }
-        backend
-            .record(&rec.tap, &batch, None, &mut stats)
-            .map_err(RunError::component("record"))?;
+        bar.inc(chunk.len() as u64);
     }
     Ok(stats)
 }
