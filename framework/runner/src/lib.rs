@@ -18,6 +18,7 @@ mod perplexity;
 mod pipeline;
 pub mod progress;
 mod provenance;
+mod record;
 mod resume;
 mod run_dir;
 mod spec;
@@ -26,8 +27,9 @@ mod verify;
 
 pub use controls::{matched_random, other_label_sets};
 pub use error::RunError;
-pub use pipeline::{RunOptions, RunSummary, Shard, merge_statistics, record_statistics, run};
+pub use pipeline::{RunOptions, RunSummary, record_statistics, run};
 pub use provenance::{GIT_DESCRIBE, utc_timestamp};
+pub use record::{Shard, merge_statistics};
 pub use resume::{InputRecord, PartialRun, Progress, RecordProgress};
 pub use run_dir::{RunDir, write_atomic};
 pub use spec::{
