@@ -219,6 +219,7 @@ pub(crate) fn layer(path: &Path, opts: &LoadOptions) -> Result<Layered, Manifest
     crate::template_files::strip(&mut root);
     dedup(&mut errors);
     let mut json = figment_to_json(&root);
+    model_path_shorthand(&mut json, &mut origins);
     crate::plugins::resolve_paths(&mut json, &origins, &reader.dirs);
 
     Ok(Layered {
@@ -229,6 +230,27 @@ pub(crate) fn layer(path: &Path, opts: &LoadOptions) -> Result<Layered, Manifest
         origins,
         errors,
     })
+}
+
+/// `model.path` is shorthand for `model.params.path` (so `--set model.path=DIR` points any
+/// preset at a local model folder): it moves there, replacing a `params.path` set elsewhere,
+/// and keeps its origin.
+fn model_path_shorthand(json: &mut serde_json::Value, origins: &mut Origins) {
+    let Some(model) = json.get_mut("model").and_then(|m| m.as_object_mut()) else {
+        return;
+    };
+    let Some(path) = model.remove("path") else {
+        return;
+    };
+    let params = model
+        .entry("params")
+        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    if let Some(params) = params.as_object_mut() {
+        params.insert("path".to_owned(), path);
+        if let Some(o) = origins.get("model.path").map(str::to_owned) {
+            origins.0.insert("model.params.path".to_owned(), o);
+        }
+    }
 }
 
 /// Removes repeated identical errors, keeping the first.

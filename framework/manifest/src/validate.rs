@@ -94,6 +94,7 @@ const EXPERIMENT: &[Field] = &[
 ];
 const MODEL: &[Field] = &[
     req_eg("backend", Ty::Str, "\"backend/candle\""),
+    opt("path", Ty::Str),
     opt("params", Ty::Params),
 ];
 const DATASET: &[Field] = &[

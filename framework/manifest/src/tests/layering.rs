@@ -359,3 +359,37 @@ mod later_layer_wins {
         }
     }
 }
+
+#[test]
+fn model_path_is_shorthand_for_model_params_path_and_wins_over_it() {
+    with_files(&[("experiments/vs/m.toml", &manifest(""))], || {
+        let l = load_ok("experiments/vs/m.toml", &opts(&[], &[]));
+        assert_eq!(l.manifest.model.params["path"], "m");
+
+        let flag = "model.path=/models/Qwen2.5-7B-Instruct";
+        let l = load_ok("experiments/vs/m.toml", &opts(&[], &[flag]));
+        assert_eq!(
+            l.manifest.model.params["path"],
+            "/models/Qwen2.5-7B-Instruct"
+        );
+        assert_eq!(
+            l.origin("model.params.path"),
+            Some("flag --set model.path=/models/Qwen2.5-7B-Instruct")
+        );
+        // The resolved manifest holds the long form only.
+        let resolved: toml::Value = toml::from_str(&l.resolved_toml).unwrap();
+        assert_eq!(
+            resolved["model"]["params"]["path"].as_str(),
+            Some("/models/Qwen2.5-7B-Instruct")
+        );
+        assert!(
+            resolved["model"].get("path").is_none(),
+            "{}",
+            l.resolved_toml
+        );
+
+        let env = [("VALEX_MODEL__PATH", "/models/env")];
+        let l = load_ok("experiments/vs/m.toml", &opts(&env, &[]));
+        assert_eq!(l.manifest.model.params["path"], "/models/env");
+    });
+}
