@@ -5,31 +5,8 @@ use std::process::Command;
 
 use valex_test_support::{Case, valex_bin};
 
-const MANIFEST: &str = r#"schema_version = 1
-[experiment]
-name = "progress"
-[model]
-backend = "backend/candle"
-params = { path = "builtin:planted-demo" }
-[dataset]
-use = "dataset/jsonl"
-params = { path = "data.jsonl" }
-[record]
-batch_size = 8
-[score]
-use = "scorer/lape"
-params = { top_rate = 0.09375 }
-"#;
-
-fn case() -> Case {
-    let data = std::fs::read_to_string(
-        valex_test_support::repo_root().join("experiments/value-study/data/demo.jsonl"),
-    )
-    .unwrap();
-    Case::new()
-        .file("m.toml", MANIFEST)
-        .file("data.jsonl", data)
-}
+// The demo model and data, recorded item by item (the sharding tests' manifest).
+use crate::shard::case;
 
 /// Runs `valex ARGS` under a pseudo-terminal; the terminal's transcript, or `None` without
 /// `script`.

@@ -26,7 +26,7 @@ use = "scorer/lape"
 params = { top_rate = 0.09375 }
 "#;
 
-fn case() -> Case {
+pub(crate) fn case() -> Case {
     let data = std::fs::read_to_string(repo_root().join("experiments/value-study/data/demo.jsonl"))
         .unwrap();
     Case::new()
