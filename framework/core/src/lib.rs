@@ -22,7 +22,7 @@ pub mod stats;
 pub use batching::BatchPolicy;
 pub use dataset::{Dataset, DatasetLoad, Item, ItemKind, Language};
 pub use error::{ComponentError, ConfigError, ErrorClass};
-pub use evaluator::{EvalOutcome, EvalRequest, Evaluator};
+pub use evaluator::{EvalOutcome, EvalRequest, Evaluator, Unscored, UnscoredExample};
 pub use id::{ComponentId, Kind};
 pub use intervention::{
     EditContext, EditPositions, Intervention, NeuronEdit, NeuronOp, StatisticsSource,
