@@ -242,3 +242,43 @@ fn generation_edits_at_generated_positions_keep_the_first_token() {
         );
     }
 }
+
+/// Throughput of the KV-cached decoder against the uncached reference on the `mid` bench
+/// shape (4 layers, hidden 512, vocab 8192; random weights), 4 prompts of 64 tokens, 64 new
+/// tokens each. Ignored by default (timing); run with
+/// `cargo nextest run -p valex-backend-candle --run-ignored only generation_speed`.
+#[test]
+#[ignore = "timing, not a check"]
+fn generation_speed_kv_cache_vs_uncached() {
+    use valex_backend_candle::bench::{SHAPES, inputs, random_backend};
+    let shape = SHAPES.iter().find(|s| s.name == "mid").unwrap();
+    let mut b = random_backend(
+        shape,
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+        valex_core::BatchPolicy::rows(8),
+    )
+    .unwrap();
+    let reqs: Vec<GenerateRequest> = inputs(shape, 4, 64, 7)
+        .into_iter()
+        .map(|mut p| {
+            p.truncate(64);
+            p.resize(64, 5);
+            request(&p, 64)
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    let cached = b.generate(&reqs, None).unwrap();
+    let s_cached = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let plain = b.generate_uncached(&reqs, None).unwrap();
+    let s_plain = t.elapsed().as_secs_f64();
+    assert_eq!(tokens(&cached), tokens(&plain));
+    let n = cached.iter().map(|g| g.tokens.len()).sum::<usize>() as f64;
+    eprintln!(
+        "generate {n} tokens: kv cache {:.1} tok/s ({s_cached:.2} s), uncached {:.1} tok/s ({s_plain:.2} s), speed-up {:.1}x",
+        n / s_cached,
+        n / s_plain,
+        s_plain / s_cached
+    );
+}
