@@ -79,4 +79,10 @@ pub trait Evaluator: Send + Sync {
         backend: &mut dyn ModelBackend,
         request: EvalRequest<'_>,
     ) -> Result<EvalOutcome, ComponentError>;
+
+    /// Whether [`evaluate`](Evaluator::evaluate) calls [`ModelBackend::generate`]; the runner
+    /// then checks that the backend can generate before any model work (default false).
+    fn uses_generation(&self) -> bool {
+        false
+    }
 }

@@ -321,6 +321,13 @@ fn run_staged(
     crate::resume::check_inputs(dir, progress, &inputs)?;
     let model = backend.info().clone();
     let c = &spec.components;
+    // A generating evaluator (evaluator/support-percent) on a backend that cannot generate
+    // fails here, with an empty request, not after the record stage (issue 7).
+    if spec.evaluate.is_some() && c.evaluator.as_ref().is_some_and(|e| e.uses_generation()) {
+        backend
+            .generate(&[], None)
+            .map_err(RunError::component("evaluate"))?;
+    }
 
     let mut results = json!({
         "valex_version": VALEX_VERSION,

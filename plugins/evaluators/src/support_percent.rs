@@ -266,6 +266,10 @@ impl SupportPercent {
 }
 
 impl Evaluator for SupportPercent {
+    fn uses_generation(&self) -> bool {
+        true
+    }
+
     fn evaluate(
         &self,
         backend: &mut dyn ModelBackend,
