@@ -328,6 +328,20 @@ fn run_staged(
             .generate(&[], None)
             .map_err(RunError::component("evaluate"))?;
     }
+    // Likewise position-restricted edits on a backend that applies edits everywhere only: an
+    // empty score request with an empty edit at those positions.
+    if let (Some(ev), Some(rec)) = (&spec.evaluate, &spec.record) {
+        let restricted = std::iter::once(spec.intervention_positions)
+            .chain(ev.conditions.iter().map(|c| c.positions))
+            .find(|p| !p.is_all());
+        if let Some(p) = restricted {
+            let probe =
+                valex_core::NeuronEdit::multiply(rec.tap.clone(), Vec::new()).at_positions(p);
+            backend
+                .score(&[], Some(&probe))
+                .map_err(RunError::component("evaluate"))?;
+        }
+    }
 
     let mut results = json!({
         "valex_version": VALEX_VERSION,
