@@ -282,3 +282,62 @@ fn generation_speed_kv_cache_vs_uncached() {
         s_plain / s_cached
     );
 }
+
+#[test]
+fn the_position_mask_keeps_every_prompt_logit_bit_for_bit_and_an_all_ones_mask_is_the_old_path() {
+    use valex_backend_candle::Padding;
+    use valex_backend_candle::tap::{LayerMultipliers, TapSet};
+    for arch in ARCHS {
+        let b = backend(arch, 8);
+        let m = b.model();
+        let info = b.info().clone();
+        let ids: Vec<u32> = vec![1, 3, 4, 5, 6, 7, 8, 9, 10];
+        let prompt = 5;
+        let rows: Vec<&[u32]> = vec![&ids];
+        let build = |e: Option<&NeuronEdit>| {
+            LayerMultipliers::build(
+                e,
+                m.config().family,
+                info.n_layers,
+                info.n_neurons,
+                m.dtype(),
+                m.device(),
+            )
+            .unwrap()
+        };
+        let run = |mult: &LayerMultipliers, mask: Option<EditPositions>| -> Vec<Vec<f32>> {
+            let mut input = m.pad(&rows, Padding::Right).unwrap();
+            if let Some(p) = mask {
+                input.restrict_edit(|_, t| p.applies(t >= prompt)).unwrap();
+            }
+            let h = m
+                .forward_layers(&input, mult, TapSet::EMPTY, &mut |_, _, _| Ok(()), true)
+                .unwrap()
+                .unwrap();
+            let all: Vec<u32> = (0..u32::try_from(ids.len()).unwrap()).collect();
+            m.logits_rows(&h, &all).unwrap().to_vec2().unwrap()
+        };
+        let edit = zero_edit(&b);
+        let plain = run(&build(None), None);
+        let edited = run(&build(Some(&edit)), None);
+        let generated = run(&build(Some(&edit)), Some(EditPositions::Generated));
+        let prompt_only = run(&build(Some(&edit)), Some(EditPositions::Prompt));
+        let ones = run(&build(Some(&edit)), Some(EditPositions::All));
+        assert_eq!(
+            generated[..prompt],
+            plain[..prompt],
+            "{arch}: prompt logits"
+        );
+        assert_eq!(prompt_only[..prompt], edited[..prompt], "{arch}");
+        for t in prompt..ids.len() {
+            assert_ne!(generated[t], plain[t], "{arch}: continuation position {t}");
+        }
+        // The prompt's unedited activations reach the continuation through attention (not
+        // at every position under Mistral's 4-token window).
+        assert_ne!(generated[prompt..], edited[prompt..], "{arch}");
+        assert_eq!(
+            ones, edited,
+            "{arch}: an all-ones mask is the unmasked path, bit for bit"
+        );
+    }
+}
