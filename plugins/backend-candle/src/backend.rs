@@ -91,6 +91,11 @@ impl CandleBackend {
         &self.model
     }
 
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
     /// How rows are grouped into forwards.
     pub fn policy(&self) -> BatchPolicy {
         self.policy

@@ -341,3 +341,49 @@ fn the_position_mask_keeps_every_prompt_logit_bit_for_bit_and_an_all_ones_mask_i
         );
     }
 }
+
+#[test]
+fn chat_prompts_carry_the_system_turn_and_the_templates_end_token_stops() {
+    let mut b = CandleLoader::for_dir(fixture_dir("qwen2"))
+        .with_chat_template(None)
+        .load_backend()
+        .unwrap();
+    // config.json has eos_token_id null; tokenizer_config.json's eos_token "</s>" is id 2.
+    assert_eq!(b.eos_ids(), [2]);
+    let with = b.encode_chat(Some("a b"), "c d").unwrap();
+    let without = b.encode_chat(None, "c d").unwrap();
+    let text = |ids: &[u32]| {
+        let toks: Vec<String> = ids
+            .iter()
+            .map(|&i| b.tokenizer().id_to_token(i).unwrap())
+            .collect();
+        toks.join(" ")
+    };
+    let (w, wo) = (text(&with.ids), text(&without.ids));
+    assert!(
+        w.starts_with("<|im_start|>") && w.contains("<|im_end|>"),
+        "{w}"
+    );
+    assert_ne!(
+        w, wo,
+        "the system message replaces the template's default one"
+    );
+    assert!(wo.contains("helpful"), "{wo}");
+    assert!(w.ends_with(&wo[wo.find("<|im_end|>").unwrap() + "<|im_end|>".len()..]));
+    let req = |stop_at_eos| GenerateRequest {
+        prompt: with.ids.clone(),
+        max_new_tokens: 12,
+        stop_at_eos,
+        ..GenerateRequest::default()
+    };
+    let free = b.generate(&[req(false)], None).unwrap().remove(0);
+    let stopped = b.generate(&[req(true)], None).unwrap().remove(0);
+    // With stop_at_eos the tokens are the free run's, cut after its first end token.
+    let cut = free
+        .tokens
+        .iter()
+        .position(|&t| t == 2)
+        .map_or(free.tokens.len(), |i| i + 1);
+    assert_eq!(stopped.tokens, free.tokens[..cut]);
+    assert_eq!(free.stop, StopReason::MaxTokens);
+}
