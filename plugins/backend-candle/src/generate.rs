@@ -29,20 +29,22 @@ fn argmax(row: &[f32]) -> u32 {
 /// One row's decode state.
 struct Row<'a> {
     req: &'a GenerateRequest,
+    /// New tokens the position table leaves this row.
+    room: usize,
     tokens: Vec<u32>,
     stop: Option<StopReason>,
     text: Option<String>,
 }
 
 impl CandleBackend {
-    /// The number of new tokens the model's position table leaves after `longest` prompt
+    /// The number of new tokens the model's position table leaves after a prompt of `len`
     /// tokens (GPT-2's learned table; unlimited for RoPE models).
-    fn position_room(&self, longest: usize) -> Result<usize, ComponentError> {
+    fn position_room(&self, len: usize) -> Result<usize, ComponentError> {
         match self.model.config().max_positions {
             None => Ok(usize::MAX),
-            Some(n) if longest < n => Ok(n - longest),
+            Some(n) if len < n => Ok(n - len),
             Some(n) => Err(ComponentError::input(format!(
-                "a generate prompt of {longest} tokens leaves no room in the model's {n} positions"
+                "a generate prompt of {len} tokens leaves no room in the model's {n} positions"
             ))),
         }
     }
@@ -56,7 +58,7 @@ impl CandleBackend {
     }
 
     /// Records `next` for a row still running and decides whether it stops.
-    fn push(&self, row: &mut Row<'_>, next: u32, room: usize) -> Result<(), ComponentError> {
+    fn push(&self, row: &mut Row<'_>, next: u32) -> Result<(), ComponentError> {
         if row.stop.is_some() {
             return Ok(());
         }
@@ -79,7 +81,7 @@ impl CandleBackend {
                 return Ok(());
             }
         }
-        if row.tokens.len() >= r.max_new_tokens.min(room) {
+        if row.tokens.len() >= r.max_new_tokens.min(row.room) {
             row.stop = Some(StopReason::MaxTokens);
         }
         Ok(())
@@ -101,15 +103,22 @@ impl CandleBackend {
             .collect()
     }
 
-    fn start_rows<'a>(requests: &'a [GenerateRequest], chunk: &[usize]) -> Vec<Row<'a>> {
+    fn start_rows<'a>(
+        &self,
+        requests: &'a [GenerateRequest],
+        chunk: &[usize],
+    ) -> Result<Vec<Row<'a>>, ComponentError> {
         chunk
             .iter()
-            .map(|&i| Row {
-                req: &requests[i],
-                tokens: Vec::new(),
-                // A request for no tokens is finished before it starts.
-                stop: (requests[i].max_new_tokens == 0).then_some(StopReason::MaxTokens),
-                text: None,
+            .map(|&i| {
+                Ok(Row {
+                    req: &requests[i],
+                    room: self.position_room(requests[i].prompt.len())?,
+                    tokens: Vec::new(),
+                    // A request for no tokens is finished before it starts.
+                    stop: (requests[i].max_new_tokens == 0).then_some(StopReason::MaxTokens),
+                    text: None,
+                })
             })
             .collect()
     }
@@ -141,9 +150,7 @@ impl CandleBackend {
                 .iter()
                 .map(|&i| requests[i].prompt.as_slice())
                 .collect();
-            let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
-            let room = self.position_room(longest)?;
-            let mut rows = Self::start_rows(requests, &chunk);
+            let mut rows = self.start_rows(requests, &chunk)?;
             if rows.iter().all(|r| r.stop.is_some()) {
                 for (g, &i) in self.finish(rows)?.into_iter().zip(&chunk) {
                     out[i] = Some(g);
@@ -183,11 +190,12 @@ impl CandleBackend {
             let lens = input.lens.clone();
             drop(input);
             let window = self.model.config().sliding_window;
+            let limit = self.model.config().max_positions.unwrap_or(usize::MAX);
             let device = self.model.device().clone();
             let all_last: Vec<u32> = (0..u32::try_from(chunk.len()).expect("fits")).collect();
             for s in 1.. {
                 for (row, &t) in rows.iter_mut().zip(&next) {
-                    self.push(row, t, room)?;
+                    self.push(row, t)?;
                 }
                 if rows.iter().all(|r| r.stop.is_some()) {
                     break;
@@ -201,9 +209,14 @@ impl CandleBackend {
                     let lo = window.map_or(start, |w| start.max((q + 1).saturating_sub(w)));
                     mask[r * keys + lo..(r + 1) * keys].fill(0.0);
                 }
+                // Rows that stopped at GPT-2's table end keep its last position (their
+                // outputs are ignored).
                 let pos: Vec<u32> = lens
                     .iter()
-                    .map(|&l| u32::try_from(l + s - 1).expect("positions fit u32"))
+                    .map(|&l| {
+                        let p = (l + s - 1).min(limit - 1);
+                        u32::try_from(p).expect("positions fit u32")
+                    })
                     .collect();
                 let build = || -> candle_core::Result<PaddedBatch> {
                     let edit_rows = match positions {
@@ -254,9 +267,7 @@ impl CandleBackend {
         let mult: LayerMultipliers = self.multipliers(edit)?;
         let positions = edit.map(|e| e.positions).filter(|p| !p.is_all());
         let all: Vec<usize> = (0..requests.len()).collect();
-        let longest = requests.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
-        let room = self.position_room(longest)?;
-        let mut rows = Self::start_rows(requests, &all);
+        let mut rows = self.start_rows(requests, &all)?;
         loop {
             let live: Vec<usize> = (0..rows.len())
                 .filter(|&i| rows[i].stop.is_none())
@@ -299,7 +310,7 @@ impl CandleBackend {
                 live.len()
             )))?;
             for (&i, t) in live.iter().zip(next) {
-                self.push(&mut rows[i], t, room)?;
+                self.push(&mut rows[i], t)?;
             }
         }
         self.finish(rows)

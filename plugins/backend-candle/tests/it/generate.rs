@@ -148,6 +148,21 @@ fn gpt2_generation_stops_at_the_end_of_its_position_table() {
     let prompt: Vec<u32> = (1..29).collect();
     let g = b.generate(&[request(&prompt, 50)], None).unwrap();
     assert_eq!(g[0].tokens.len(), 32 - 28);
+    // Each row has its own room: a short prompt batched with a long one runs on, with the
+    // same tokens as alone and as the uncached reference.
+    let short = request(&[1, 5, 9], 50);
+    let both = b
+        .generate(&[request(&prompt, 50), short.clone()], None)
+        .unwrap();
+    assert_eq!(both[0].tokens, g[0].tokens);
+    assert_eq!(both[1].tokens.len(), 32 - 3);
+    assert_eq!(both[1].stop, StopReason::MaxTokens);
+    let alone = b.generate(std::slice::from_ref(&short), None).unwrap();
+    assert_eq!(both[1].tokens, alone[0].tokens);
+    let reference = b
+        .generate_uncached(&[request(&prompt, 50), short], None)
+        .unwrap();
+    assert_eq!(tokens(&both), tokens(&reference));
     let long: Vec<u32> = (0..32).map(|i| 1 + i % 30).collect();
     let e = b
         .generate(&[request(&long, 5)], None)
