@@ -112,6 +112,38 @@ fn run_eval(
         .map_err(RunError::component(stage))
 }
 
+/// Checks, right after the model loads and before any recording, that the backend can do what
+/// the evaluate stage will ask: generation for a generating evaluator
+/// (`evaluator/support-percent`, an empty `generate` call) and position-restricted edits (an
+/// empty `score` call with an empty edit at those positions). Issue 7.
+///
+/// # Errors
+/// The backend's one-line refusal, as stage `evaluate`.
+pub(crate) fn check_backend(
+    backend: &mut dyn ModelBackend,
+    spec: &RunSpec,
+) -> Result<(), RunError> {
+    let Some(ev) = &spec.evaluate else {
+        return Ok(());
+    };
+    let c = &spec.components;
+    if c.evaluator.as_ref().is_some_and(|e| e.uses_generation()) {
+        backend
+            .generate(&[], None)
+            .map_err(RunError::component("evaluate"))?;
+    }
+    let restricted = std::iter::once(spec.intervention_positions)
+        .chain(ev.conditions.iter().map(|c| c.positions))
+        .find(|p| !p.is_all());
+    if let (Some(p), Some(rec)) = (restricted, &spec.record) {
+        let probe = valex_core::NeuronEdit::multiply(rec.tap.clone(), Vec::new()).at_positions(p);
+        backend
+            .score(&[], Some(&probe))
+            .map_err(RunError::component("evaluate"))?;
+    }
+    Ok(())
+}
+
 /// Evaluates every cell; returns `results.json → evaluation` and the printed table.
 #[expect(
     clippy::too_many_arguments,

@@ -321,27 +321,7 @@ fn run_staged(
     crate::resume::check_inputs(dir, progress, &inputs)?;
     let model = backend.info().clone();
     let c = &spec.components;
-    // A generating evaluator (evaluator/support-percent) on a backend that cannot generate
-    // fails here, with an empty request, not after the record stage (issue 7).
-    if spec.evaluate.is_some() && c.evaluator.as_ref().is_some_and(|e| e.uses_generation()) {
-        backend
-            .generate(&[], None)
-            .map_err(RunError::component("evaluate"))?;
-    }
-    // Likewise position-restricted edits on a backend that applies edits everywhere only: an
-    // empty score request with an empty edit at those positions.
-    if let (Some(ev), Some(rec)) = (&spec.evaluate, &spec.record) {
-        let restricted = std::iter::once(spec.intervention_positions)
-            .chain(ev.conditions.iter().map(|c| c.positions))
-            .find(|p| !p.is_all());
-        if let Some(p) = restricted {
-            let probe =
-                valex_core::NeuronEdit::multiply(rec.tap.clone(), Vec::new()).at_positions(p);
-            backend
-                .score(&[], Some(&probe))
-                .map_err(RunError::component("evaluate"))?;
-        }
-    }
+    crate::evaluate::check_backend(backend.as_mut(), &spec)?;
 
     let mut results = json!({
         "valex_version": VALEX_VERSION,
