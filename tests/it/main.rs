@@ -9,6 +9,7 @@ mod bad_input;
 mod check;
 mod data;
 mod demo;
+mod generate;
 mod inspect;
 mod perplexity;
 mod plugins;

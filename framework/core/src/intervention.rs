@@ -2,9 +2,9 @@
 //!
 //! An edit maps each edited neuron's activation `x` to `clamp(scale·x + shift, min, max)`
 //! ([`NeuronOp`]); that one form expresses zeroing (`scale = 0`), scaling (`scale = k`),
-//! mean ablation (`scale = 0, shift = μ`) and clamping (`scale = 1` with bounds). Edits apply
-//! at every position of every row: position-restricted edits (prompt-only, generated-only)
-//! are not expressible.
+//! mean ablation (`scale = 0, shift = μ`) and clamping (`scale = 1` with bounds). An edit
+//! applies at the positions its [`EditPositions`] names: every position (the default), only
+//! the prompt's tokens, or only the generated / continuation tokens.
 
 use std::path::PathBuf;
 
@@ -98,6 +98,51 @@ impl From<f32> for NeuronOp {
     }
 }
 
+/// Which token positions of a row an edit applies at.
+///
+/// For [`crate::ModelBackend::score`] the prompt is a request's context and the generated
+/// part its continuation; for [`crate::ModelBackend::generate`] the prompt is the request's
+/// prompt and the generated part the new tokens; [`crate::ModelBackend::record`] rows are all
+/// prompt. Issue 7 (the authors' code edits at all positions; prompt-only and generated-only
+/// edits separate reading the dilemma from writing the answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EditPositions {
+    /// Every position (the default; exactly the behaviour before positions existed).
+    #[default]
+    All,
+    /// Only the prompt's (context's) tokens.
+    Prompt,
+    /// Only the generated (continuation) tokens.
+    Generated,
+}
+
+impl EditPositions {
+    /// True for [`EditPositions::All`].
+    pub fn is_all(&self) -> bool {
+        *self == EditPositions::All
+    }
+
+    /// The manifest spelling: `all`, `prompt` or `generated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EditPositions::All => "all",
+            EditPositions::Prompt => "prompt",
+            EditPositions::Generated => "generated",
+        }
+    }
+
+    /// Whether a token applies: `generated` says whether it belongs to the generated
+    /// (continuation) part of its row.
+    pub fn applies(self, generated: bool) -> bool {
+        match self {
+            EditPositions::All => true,
+            EditPositions::Prompt => !generated,
+            EditPositions::Generated => generated,
+        }
+    }
+}
+
 /// Edit chosen neurons of a tap during the forward pass, each by its [`NeuronOp`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NeuronEdit {
@@ -105,6 +150,9 @@ pub struct NeuronEdit {
     pub tap: String,
     /// Per layer: `(neuron index, op)` pairs. Length = number of layers.
     pub layers: Vec<Vec<(u32, NeuronOp)>>,
+    /// Where in each row the edit applies (default every position).
+    #[serde(skip_serializing_if = "EditPositions::is_all")]
+    pub positions: EditPositions,
 }
 
 impl NeuronEdit {
@@ -120,7 +168,15 @@ impl NeuronEdit {
                         .collect()
                 })
                 .collect(),
+            positions: EditPositions::All,
         }
+    }
+
+    /// The same edit applied at `positions`.
+    #[must_use]
+    pub fn at_positions(mut self, positions: EditPositions) -> Self {
+        self.positions = positions;
+        self
     }
 
     /// Number of edited neurons over all layers.
@@ -261,5 +317,21 @@ mod tests {
         e.layers[1].push((0, NeuronOp::constant(1.0)));
         assert!(!e.is_multiplicative());
         assert_eq!(e.factors(), None);
+    }
+
+    #[test]
+    fn positions_select_prompt_or_generated_tokens_and_default_to_all() {
+        let e = NeuronEdit::multiply("t", vec![]);
+        assert_eq!(e.positions, EditPositions::All);
+        assert_eq!(serde_json::to_value(&e).unwrap().get("positions"), None);
+        let e = e.at_positions(EditPositions::Generated);
+        assert_eq!(serde_json::to_value(&e).unwrap()["positions"], "generated");
+        let row = |p: EditPositions| [false, true].map(|g| p.applies(g));
+        assert_eq!(row(EditPositions::All), [true, true]);
+        assert_eq!(row(EditPositions::Prompt), [true, false]);
+        assert_eq!(row(EditPositions::Generated), [false, true]);
+        let p: EditPositions = serde_json::from_str("\"prompt\"").unwrap();
+        assert_eq!(p.as_str(), "prompt");
+        assert!(serde_json::from_str::<EditPositions>("\"story\"").is_err());
     }
 }

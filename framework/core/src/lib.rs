@@ -22,12 +22,14 @@ pub mod stats;
 pub use batching::BatchPolicy;
 pub use dataset::{Dataset, DatasetLoad, Item, ItemKind, Language};
 pub use error::{ComponentError, ConfigError, ErrorClass};
-pub use evaluator::{EvalOutcome, EvalRequest, Evaluator};
+pub use evaluator::{EvalOutcome, EvalRequest, Evaluator, Unscored, UnscoredExample};
 pub use id::{ComponentId, Kind};
-pub use intervention::{EditContext, Intervention, NeuronEdit, NeuronOp, StatisticsSource};
+pub use intervention::{
+    EditContext, EditPositions, Intervention, NeuronEdit, NeuronOp, StatisticsSource,
+};
 pub use model::{
-    BackendLoader, Capabilities, Encoding, Inspection, ModelBackend, ModelInfo, RecordBatch,
-    ScoreRequest, TapValues,
+    BackendLoader, Capabilities, Encoding, GenerateRequest, Generated, Inspection, ModelBackend,
+    ModelInfo, RecordBatch, ScoreRequest, StopReason, TapValues,
 };
 pub use neurons::NeuronSet;
 pub use registry::{

@@ -96,6 +96,69 @@ impl ScoreRequest {
     }
 }
 
+/// One prompt to continue by greedy decoding ([`ModelBackend::generate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GenerateRequest {
+    /// The prompt tokens (non-empty), special tokens and chat template already applied.
+    pub prompt: Vec<u32>,
+    /// At most this many new tokens (a stop token counts as one).
+    pub max_new_tokens: usize,
+    /// Whether the model's own end-of-sequence ids stop generation (the backend knows them:
+    /// config.json `eos_token_id`, the tokenizer's end token).
+    pub stop_at_eos: bool,
+    /// Further token ids that stop generation (kept in the output as the last token).
+    pub stop_ids: Vec<u32>,
+    /// Strings that stop generation once the decoded new text contains one; the text is cut
+    /// before it.
+    pub stop_strings: Vec<String>,
+}
+
+/// Why a generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// The model produced an end-of-sequence id or a requested stop id.
+    StopToken,
+    /// The decoded text contains a stop string.
+    StopString,
+    /// `max_new_tokens` were produced (or the model's position table ran out).
+    MaxTokens,
+}
+
+/// The continuation of one [`GenerateRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    /// New token ids in order (a stop id, when one stopped it, is the last).
+    pub tokens: Vec<u32>,
+    /// The new tokens decoded (special tokens skipped), cut before a stop string.
+    pub text: String,
+    /// Why generation stopped.
+    pub stop: StopReason,
+}
+
+impl GenerateRequest {
+    /// Checks requests the same way in every backend: a non-empty prompt whose ids are below
+    /// `vocab_size`.
+    ///
+    /// # Errors
+    /// The first bad request, by index.
+    pub fn check_all(
+        requests: &[GenerateRequest],
+        vocab_size: usize,
+    ) -> Result<(), ComponentError> {
+        for (i, r) in requests.iter().enumerate() {
+            if r.prompt.is_empty() {
+                return Err(ComponentError::stage(format!(
+                    "generate request {i}: empty prompt"
+                )));
+            }
+            check_token_ids("generate request", i, &r.prompt, vocab_size)?;
+            check_token_ids("generate request", i, &r.stop_ids, vocab_size)?;
+        }
+        Ok(())
+    }
+}
+
 /// Checks that every id of row `row` is below `vocab_size`; `what` names the row in the error.
 ///
 /// # Errors
@@ -171,7 +234,8 @@ pub trait ModelBackend: Send {
     ) -> Result<(), ComponentError>;
 
     /// For every request, the log-probability (natural log) of each continuation token given
-    /// everything before it, with `edit` applied at all positions.
+    /// everything before it, with `edit` applied at its positions (context tokens are the
+    /// prompt, continuation tokens the generated part; see [`crate::EditPositions`]).
     ///
     /// # Errors
     /// Fails on device errors or empty continuations.
@@ -190,6 +254,42 @@ pub trait ModelBackend: Send {
     /// Fails when the tokenizer or the template rejects the text.
     fn encode_reply(&self, prompt: &str, reply: &str) -> Result<Encoding, ComponentError> {
         self.encode(&format!("{prompt}{reply}"))
+    }
+
+    /// Tokenizes a chat prompt: an optional system message and a user message, ready for the
+    /// model to write its reply. A backend with a chat template renders both messages with
+    /// the generation prompt; the default is `encode(system + "\n\n" + user)` (or
+    /// `encode(user)` without a system message).
+    ///
+    /// # Errors
+    /// Fails when the tokenizer or the template rejects the text.
+    fn encode_chat(&self, system: Option<&str>, user: &str) -> Result<Encoding, ComponentError> {
+        match system {
+            Some(s) => self.encode(&format!("{s}\n\n{user}")),
+            None => self.encode(user),
+        }
+    }
+
+    /// Continues every request by greedy decoding (argmax at each step, ties to the lowest
+    /// id), with `edit` applied at its positions (prompt tokens and new tokens; see
+    /// [`crate::EditPositions`]). A row stops at the model's end-of-sequence ids (when
+    /// `stop_at_eos`), at one of its `stop_ids` or `stop_strings`, or after
+    /// `max_new_tokens`; the result of a row does not depend on the other rows of the call
+    /// (beyond float rounding).
+    ///
+    /// # Errors
+    /// The default: the backend does not support generation (backend/ort, external backends).
+    /// Otherwise bad requests (empty prompt, ids out of range) or device errors.
+    fn generate(
+        &mut self,
+        requests: &[GenerateRequest],
+        edit: Option<&NeuronEdit>,
+    ) -> Result<Vec<Generated>, ComponentError> {
+        let _ = (requests, edit);
+        Err(ComponentError::config(format!(
+            "this {} backend does not support generation (needed by generating evaluators such as evaluator/support-percent); use backend/candle",
+            self.info().architecture
+        )))
     }
 
     /// Runs `rows` as one right-padded batch (row `i` holds its tokens from position 0) and

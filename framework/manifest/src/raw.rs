@@ -8,7 +8,7 @@
 //! This module must not depend on figment.
 
 use serde::{Deserialize, Serialize};
-use valex_core::Language;
+use valex_core::{EditPositions, Language};
 
 /// The schema version this valex reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -32,7 +32,7 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<ComponentConfig>,
     /// The intervention applied to selected neurons (default `intervention/zero`).
-    pub intervention: ComponentConfig,
+    pub intervention: InterventionConfig,
     /// The behaviour evaluation; `None` when the manifest has no `[evaluate]` section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluate: Option<EvaluateConfig>,
@@ -100,6 +100,25 @@ pub struct ComponentConfig {
     #[serde(default = "empty_object")]
     pub params: serde_json::Value,
 }
+
+/// `[intervention]`: the intervention of the `targeted` condition and of the controls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterventionConfig {
+    /// Intervention component id, e.g. `intervention/zero`.
+    #[serde(rename = "use")]
+    pub id: String,
+    /// Opaque params for the intervention factory (a JSON object).
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+    /// Where in each evaluated row the edit applies: `all` (default), `prompt` or
+    /// `generated` (issue 7).
+    #[serde(default, skip_serializing_if = "EditPositions::is_all")]
+    pub positions: EditPositions,
+}
+
+/// Every spelling of an edit's `positions`, in documentation order.
+pub const EDIT_POSITIONS: [&str; 3] = ["all", "prompt", "generated"];
 
 /// Which token positions of an activation item enter the statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +296,10 @@ pub struct ConditionConfig {
     /// Opaque params for the intervention factory (a JSON object).
     #[serde(default = "empty_object")]
     pub params: serde_json::Value,
+    /// Where in each evaluated row the edit applies: `all` (default), `prompt` or
+    /// `generated`.
+    #[serde(default, skip_serializing_if = "EditPositions::is_all")]
+    pub positions: EditPositions,
 }
 
 /// Names that `[[evaluate.conditions]]` may not take: those of the built-in conditions.

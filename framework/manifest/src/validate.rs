@@ -13,7 +13,7 @@ use crate::convert::{as_integer, describe};
 use crate::error::{ManifestError, ManifestErrorKind as K};
 use crate::files::version_error;
 use crate::load::{Origins, child};
-use crate::raw::{LabelBy, Positions, is_reserved_condition_name};
+use crate::raw::{EDIT_POSITIONS, LabelBy, Positions, is_reserved_condition_name};
 use crate::template::parse_template;
 
 /// The type (and rules) of one key.
@@ -108,6 +108,7 @@ const SCORE: &[Field] = &[
 const INTERVENTION: &[Field] = &[
     req_eg("use", Ty::Str, "\"intervention/zero\""),
     opt("params", Ty::Params),
+    opt("positions", Ty::OneOf(&EDIT_POSITIONS)),
 ];
 const REPORTER: &[Field] = &[
     req_eg("use", Ty::Str, "\"reporter/json\""),
@@ -152,6 +153,7 @@ const CONDITION: &[Field] = &[
     req_eg("name", Ty::Name, "\"scale-5\""),
     req_eg("use", Ty::Str, "\"intervention/scale\""),
     opt("params", Ty::Params),
+    opt("positions", Ty::OneOf(&EDIT_POSITIONS)),
 ];
 const TOP: &[Field] = &[
     opt("schema_version", Ty::Version),

@@ -125,6 +125,31 @@ pub fn permutation_p(base: &[f64], cond: &[f64], flips: &[Vec<bool>]) -> Option<
     Some((1 + extreme) as f64 / (1 + flips.len()) as f64)
 }
 
+/// The items scored in both vectors (neither is NaN), as two equally long vectors; `None`
+/// when every item is scored on both sides (then the vectors are used as they are, so
+/// results without unscored items stay byte-identical).
+pub fn complete_pairs(base: &[f64], cond: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+    if base.iter().chain(cond).all(|x| !x.is_nan()) {
+        return None;
+    }
+    Some(
+        base.iter()
+            .zip(cond)
+            .filter(|(b, c)| !b.is_nan() && !c.is_nan())
+            .map(|(&b, &c)| (b, c))
+            .unzip(),
+    )
+}
+
+/// `Δ` over the items scored in both vectors ([`complete_pairs`]); `mean(cond) −
+/// mean(base)` when all are scored; NaN when no item is scored in both.
+pub fn paired_delta(base: &[f64], cond: &[f64]) -> f64 {
+    match complete_pairs(base, cond) {
+        None => delta(base, cond),
+        Some((b, c)) => delta(&b, &c),
+    }
+}
+
 /// The resamples of one evaluation cell, shared by all its conditions.
 #[derive(Debug, Clone)]
 pub struct CellResamples {

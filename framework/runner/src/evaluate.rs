@@ -11,12 +11,12 @@ use std::path::Path;
 use serde_json::{Value, json};
 use tracing::warn;
 use valex_core::{
-    ActivationStats, EditContext, EvalOutcome, EvalRequest, Evaluator, Intervention, Item,
-    ItemKind, Language, ModelBackend, ModelInfo, NeuronSet, SplitMix64, StatisticsSource,
+    ActivationStats, EditContext, EditPositions, EvalOutcome, EvalRequest, Evaluator, Intervention,
+    Item, ItemKind, Language, ModelBackend, ModelInfo, NeuronSet, SplitMix64, StatisticsSource,
 };
 use valex_manifest::{EvaluateConfig as EvaluateSpec, LabelBy, RecordConfig as RecordSpec};
 
-use crate::analysis::CellResamples;
+use crate::analysis::{CellResamples, complete_pairs, paired_delta};
 use crate::controls::{matched_random, other_label_sets};
 use crate::error::RunError;
 use crate::perplexity::{EditedCondition, NeutralText};
@@ -29,6 +29,8 @@ struct Applied<'a> {
     /// Canonical component id.
     id: String,
     intervention: &'a dyn Intervention,
+    /// Where its edits apply (`positions` of `[intervention]` or the condition).
+    positions: EditPositions,
     /// Statistics read from the file the intervention named, if any.
     file_stats: Option<ActivationStats>,
 }
@@ -56,6 +58,7 @@ impl Applied<'_> {
         };
         self.intervention
             .edit(set, tap, info, &cx)
+            .map(|e| e.at_positions(self.positions))
             .map_err(RunError::component(&self.stage()))
     }
 }
@@ -64,6 +67,7 @@ fn applied<'a>(
     name: &str,
     id: &str,
     intervention: &'a dyn Intervention,
+    positions: EditPositions,
 ) -> Result<Applied<'a>, RunError> {
     let file_stats = match intervention.statistics() {
         StatisticsSource::File(p) => Some(read_statistics(&p)?),
@@ -73,6 +77,7 @@ fn applied<'a>(
         name: name.to_owned(),
         id: id.to_owned(),
         intervention,
+        positions,
         file_stats,
     })
 }
@@ -107,6 +112,38 @@ fn run_eval(
         .map_err(RunError::component(stage))
 }
 
+/// Checks, right after the model loads and before any recording, that the backend can do what
+/// the evaluate stage will ask: generation for a generating evaluator
+/// (`evaluator/support-percent`, an empty `generate` call) and position-restricted edits (an
+/// empty `score` call with an empty edit at those positions). Issue 7.
+///
+/// # Errors
+/// The backend's one-line refusal, as stage `evaluate`.
+pub(crate) fn check_backend(
+    backend: &mut dyn ModelBackend,
+    spec: &RunSpec,
+) -> Result<(), RunError> {
+    let Some(ev) = &spec.evaluate else {
+        return Ok(());
+    };
+    let c = &spec.components;
+    if c.evaluator.as_ref().is_some_and(|e| e.uses_generation()) {
+        backend
+            .generate(&[], None)
+            .map_err(RunError::component("evaluate"))?;
+    }
+    let restricted = std::iter::once(spec.intervention_positions)
+        .chain(ev.conditions.iter().map(|c| c.positions))
+        .find(|p| !p.is_all());
+    if let (Some(p), Some(rec)) = (restricted, &spec.record) {
+        let probe = valex_core::NeuronEdit::multiply(rec.tap.clone(), Vec::new()).at_positions(p);
+        backend
+            .score(&[], Some(&probe))
+            .map_err(RunError::component("evaluate"))?;
+    }
+    Ok(())
+}
+
 /// Evaluates every cell; returns `results.json → evaluation` and the printed table.
 #[expect(
     clippy::too_many_arguments,
@@ -130,9 +167,18 @@ pub(crate) fn evaluate(
         .find(|(r, _)| r == "intervention")
         .map_or_else(String::new, |(_, r)| r.id.clone());
     let c = &spec.components;
-    let mut own = vec![applied("targeted", &primary_id, c.intervention.as_ref())?];
-    for (name, id, i) in &c.conditions {
-        own.push(applied(name, id, i.as_ref())?);
+    let mut own = vec![applied(
+        "targeted",
+        &primary_id,
+        c.intervention.as_ref(),
+        spec.intervention_positions,
+    )?];
+    for (k, (name, id, i)) in c.conditions.iter().enumerate() {
+        let positions = ev
+            .conditions
+            .get(k)
+            .map_or_else(EditPositions::default, |c| c.positions);
+        own.push(applied(name, id, i.as_ref(), positions)?);
     }
     let primary = &own[0];
 
@@ -142,6 +188,8 @@ pub(crate) fn evaluate(
         "value", "lang", "items", "neurons", "baseline", "Δ target", "Δ random"
     );
     let (mut sum_target, mut sum_random, mut n_cells, mut n_random) = (0.0, 0.0, 0usize, 0usize);
+    // Per cell with a generating evaluator: how many answers could not be parsed.
+    let mut unparsed_note = String::new();
     // (evaluated label, language, ablated label, delta) for the cross-value matrix.
     let mut cross: Vec<(String, Language, String, f64)> = Vec::new();
     for (label, set) in sets {
@@ -201,14 +249,15 @@ pub(crate) fn evaluate(
                     out,
                 });
             }
-            let d_target = outcomes[0].out.value - base.value;
+            let d_target = paired_delta(&base.per_item, &outcomes[0].out.per_item);
             cross.push((label.clone(), lang, label.clone(), d_target));
             if ev.cross_value {
                 // Specificity: the same items with each other label's set ablated.
                 for (other, oset) in other_label_sets(sets, label) {
                     let edit = primary.edit(oset, &rec.tap, &info, stats)?;
                     let out = run_eval(backend, evaluator, &eval_items, Some(&edit), "evaluate")?;
-                    cross.push((label.clone(), lang, other.clone(), out.value - base.value));
+                    let d = paired_delta(&base.per_item, &out.per_item);
+                    cross.push((label.clone(), lang, other.clone(), d));
                     outcomes.push(Outcome {
                         name: format!("set-of/{other}"),
                         kind: "other-set",
@@ -230,7 +279,8 @@ pub(crate) fn evaluate(
                 let ds: Vec<f64> = outcomes
                     .iter()
                     .filter(|o| o.kind == kind)
-                    .map(|o| o.out.value - base.value)
+                    .map(|o| paired_delta(&base.per_item, &o.out.per_item))
+                    .filter(|d| d.is_finite())
                     .collect();
                 (!ds.is_empty()).then(|| ds.iter().sum::<f64>() / ds.len() as f64)
             };
@@ -239,22 +289,58 @@ pub(crate) fn evaluate(
             let conditions: Vec<Value> = outcomes
                 .iter()
                 .map(|o| {
-                    let (ci, p) = resamples.analyse(&base.per_item, &o.out.per_item);
-                    json!({
+                    let (ci, p, delta, n_paired) =
+                        match complete_pairs(&base.per_item, &o.out.per_item) {
+                            None => {
+                                let (ci, p) = resamples.analyse(&base.per_item, &o.out.per_item);
+                                (ci, p, o.out.value - base.value, None)
+                            }
+                            // Unscored items (NaN) on either side: the paired statistics use the
+                            // items scored in both, resampled as a cell of that many items.
+                            Some((b, c)) => {
+                                let r = CellResamples::new(
+                                    spec.seed,
+                                    label,
+                                    lang.as_str(),
+                                    b.len(),
+                                    ev.bootstrap,
+                                    ev.permutations,
+                                );
+                                let (ci, p) = r.analyse(&b, &c);
+                                (ci, p, crate::analysis::delta(&b, &c), Some(b.len()))
+                            }
+                        };
+                    let mut entry = json!({
                         "condition": o.name,
                         "kind": o.kind,
                         "intervention": o.id,
                         "n_neurons": o.n_neurons,
                         "rate": o.out.value,
-                        "delta": o.out.value - base.value,
+                        "delta": delta,
                         "ci95": ci,
                         "p_permutation": p,
                         "per_item": o.out.per_item,
-                    })
+                    });
+                    if let Some(a) = own.iter().find(|a| a.name == o.name)
+                        && !a.positions.is_all()
+                    {
+                        entry["positions"] = json!(a.positions.as_str());
+                    } else if o.kind != "own" && !primary.positions.is_all() {
+                        entry["positions"] = json!(primary.positions.as_str());
+                    }
+                    if let Some(n) = n_paired {
+                        entry["n_paired"] = json!(n);
+                    }
+                    if let Some(u) = &o.out.unscored {
+                        entry["unscored"] = json!(u);
+                    }
+                    entry
                 })
                 .collect();
-            sum_target += d_target;
-            n_cells += 1;
+            if d_target.is_finite() {
+                sum_target += d_target;
+                n_cells += 1;
+            }
             if let Some(d) = d_random {
                 sum_random += d;
                 n_random += 1;
@@ -269,7 +355,7 @@ pub(crate) fn evaluate(
                 d_target,
                 d_random.map_or_else(|| "-".to_owned(), |d| format!("{d:+.3}")),
             ));
-            cells.push(json!({
+            let mut cell = json!({
                 "value": value,
                 "language": lang.as_str(),
                 "label": label,
@@ -281,7 +367,23 @@ pub(crate) fn evaluate(
                 "delta_random_mean": d_random,
                 "specificity": specificity,
                 "conditions": conditions,
-            }));
+            });
+            if let Some(u) = &base.unscored {
+                cell["baseline_unscored"] = json!(u);
+                let unparsed: usize = std::iter::once(u)
+                    .chain(outcomes.iter().filter_map(|o| o.out.unscored.as_ref()))
+                    .map(|u| u.unparsed)
+                    .sum();
+                let answers: usize = std::iter::once(u)
+                    .chain(outcomes.iter().filter_map(|o| o.out.unscored.as_ref()))
+                    .map(|u| u.answers)
+                    .sum();
+                unparsed_note.push_str(&format!(
+                    "unparsed answers {value}/{}: {unparsed} of {answers}\n",
+                    lang.as_str()
+                ));
+            }
+            cells.push(cell);
         }
     }
     let mean = |s: f64, n: usize| {
@@ -300,6 +402,7 @@ pub(crate) fn evaluate(
         "mean Δ targeted {}   mean Δ random {}\n",
         summary["mean_delta_targeted"], summary["mean_delta_random"]
     ));
+    table.push_str(&unparsed_note);
     let mut doc = json!({
         "analysis": {
             "bootstrap": ev.bootstrap,
@@ -329,7 +432,11 @@ pub(crate) fn evaluate(
                         condition: a.name.clone(),
                         intervention: a.id.clone(),
                         n_neurons: set.len(),
-                        edit: a.edit(set, &rec.tap, &info, stats)?,
+                        // The side-effect check edits every token of the neutral text: it has
+                        // no prompt / generated split (docs/evaluation.md).
+                        edit: a
+                            .edit(set, &rec.tap, &info, stats)?
+                            .at_positions(EditPositions::All),
                     });
                 }
             }
@@ -461,7 +568,7 @@ mod tests {
         let set = NeuronSet::from_layers(vec![vec![0]]);
         let value = |source: StatisticsSource| {
             let i = FromStats(source);
-            let a = applied("c", "intervention/x", &i)?;
+            let a = applied("c", "intervention/x", &i, EditPositions::All)?;
             a.edit(&set, "mlp.gate_act", &info(), &run)
                 .map(|e| e.layers[0][0].1.shift)
         };
@@ -473,5 +580,20 @@ mod tests {
         let e = value(StatisticsSource::None).unwrap_err().to_string();
         assert_eq!(e, "evaluate (condition c, intervention/x)");
         assert!(value(StatisticsSource::File(dir.path().join("missing"))).is_err());
+    }
+
+    #[test]
+    fn edits_carry_the_condition_positions() {
+        let i = FromStats(StatisticsSource::Run);
+        let set = NeuronSet::from_layers(vec![vec![1]]);
+        for p in [
+            EditPositions::All,
+            EditPositions::Prompt,
+            EditPositions::Generated,
+        ] {
+            let a = applied("c", "intervention/x", &i, p).unwrap();
+            let e = a.edit(&set, "mlp.gate_act", &info(), &stats(1.0)).unwrap();
+            assert_eq!(e.positions, p);
+        }
     }
 }

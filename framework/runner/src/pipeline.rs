@@ -255,6 +255,7 @@ fn run_staged(
     crate::resume::check_inputs(dir, progress, &inputs)?;
     let model = backend.info().clone();
     let c = &spec.components;
+    crate::evaluate::check_backend(backend.as_mut(), &spec)?;
 
     let mut results = json!({
         "valex_version": VALEX_VERSION,

@@ -31,6 +31,8 @@ pub struct RunSpec {
     pub evaluate: Option<EvaluateConfig>,
     /// Built components.
     pub components: Components,
+    /// Where the `[intervention]` edits apply (`targeted`, random controls, other sets).
+    pub intervention_positions: valex_core::EditPositions,
     /// `(role, component)` for every component used: backend, dataset, scorer, intervention,
     /// evaluator, reporter (absent stages are omitted).
     pub records: Vec<(String, ComponentRecord)>,
@@ -89,6 +91,7 @@ pub fn spec_from_plan(plan: ExperimentPlan) -> RunSpec {
         seed: m.experiment.seed,
         record: m.record.clone(),
         evaluate: m.evaluate.clone(),
+        intervention_positions: m.intervention.positions,
         components: Components {
             backend: plan.backend,
             dataset: plan.dataset,

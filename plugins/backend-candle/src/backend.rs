@@ -21,10 +21,13 @@ use crate::tap::{LayerMultipliers, Tap, TapSet};
 /// A loaded model with its tokenizer.
 pub struct CandleBackend {
     pub(crate) model: Model,
-    tokenizer: Tokenizer,
+    pub(crate) tokenizer: Tokenizer,
     info: ModelInfo,
-    policy: BatchPolicy,
+    pub(crate) policy: BatchPolicy,
     chat: Option<ChatTemplate>,
+    /// The model's end-of-sequence ids: config.json `eos_token_id` plus the chat template's
+    /// `eos_token` (tokenizer_config.json), deduplicated.
+    pub(crate) eos_ids: Vec<u32>,
 }
 
 pub(crate) fn device_error(what: String) -> impl FnOnce(candle_core::Error) -> ComponentError {
@@ -48,25 +51,49 @@ impl CandleBackend {
             vocab_size: c.vocab_size,
             content_sha256,
         };
+        let eos_ids = c
+            .eos_token_ids
+            .iter()
+            .copied()
+            .filter(|&id| (id as usize) < c.vocab_size)
+            .collect();
         CandleBackend {
             model,
             tokenizer,
             info,
             policy,
             chat: None,
+            eos_ids,
         }
     }
 
-    /// Wraps every encoded text in `chat` (see [`ChatTemplate`]).
+    /// Wraps every encoded text in `chat` (see [`ChatTemplate`]); the template's end token
+    /// (e.g. `<|im_end|>`) joins the end-of-sequence ids.
     #[must_use]
     pub fn with_chat_template(mut self, chat: ChatTemplate) -> Self {
+        if let Some(id) = self.tokenizer.token_to_id(chat.eos_token())
+            && (id as usize) < self.info.vocab_size
+            && !self.eos_ids.contains(&id)
+        {
+            self.eos_ids.push(id);
+        }
         self.chat = Some(chat);
         self
+    }
+
+    /// The ids at which generation stops when a request asks for the model's end of sequence.
+    pub fn eos_ids(&self) -> &[u32] {
+        &self.eos_ids
     }
 
     /// The model.
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
     }
 
     /// How rows are grouped into forwards.
@@ -174,6 +201,32 @@ impl ModelBackend for CandleBackend {
         }
     }
 
+    fn encode_chat(&self, system: Option<&str>, user: &str) -> Result<Encoding, ComponentError> {
+        match &self.chat {
+            None => {
+                let text = match system {
+                    Some(s) => format!("{s}\n\n{user}"),
+                    None => user.to_owned(),
+                };
+                crate::chat::encode_plain(&self.tokenizer, &text, true)
+            }
+            // Offsets point into the rendered text (generation does not map them back).
+            Some(chat) => crate::chat::encode_plain(
+                &self.tokenizer,
+                &chat.render_with(system, user.trim())?,
+                false,
+            ),
+        }
+    }
+
+    fn generate(
+        &mut self,
+        requests: &[valex_core::GenerateRequest],
+        edit: Option<&NeuronEdit>,
+    ) -> Result<Vec<valex_core::Generated>, ComponentError> {
+        self.generate_cached(requests, edit)
+    }
+
     fn encode_reply(&self, prompt: &str, reply: &str) -> Result<Encoding, ComponentError> {
         match &self.chat {
             None => crate::chat::encode_plain(&self.tokenizer, &format!("{prompt}{reply}"), true),
@@ -202,6 +255,8 @@ impl ModelBackend for CandleBackend {
     ) -> Result<(), ComponentError> {
         let tap = self.tap(tap)?;
         self.check_record_batch(batch, stats)?;
+        // Recorded rows are all prompt: a generated-only edit applies nowhere.
+        let edit = edit.filter(|e| e.positions.applies(false));
         let mult = self.multipliers(edit)?;
         // Causal attention: tokens after a row's last counted position cannot change the
         // counted ones, so each row is cut there (rows with nothing counted are skipped).
@@ -291,7 +346,13 @@ impl ModelBackend for CandleBackend {
         for chunk in self.policy.chunks(&lens) {
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| inputs[i].as_slice()).collect();
             let run = || -> candle_core::Result<Vec<f32>> {
-                let input = self.model.pad(&rows, Padding::Right)?;
+                let mut input = self.model.pad(&rows, Padding::Right)?;
+                if let Some(e) = edit.filter(|e| !e.positions.is_all()) {
+                    // Input token t of a request is a continuation token from t = context.
+                    input.restrict_edit(|b, t| {
+                        e.positions.applies(t >= requests[chunk[b]].context.len())
+                    })?;
+                }
                 let hidden = self
                     .model
                     .forward_layers(&input, &mult, TapSet::EMPTY, &mut |_, _, _| Ok(()), true)?

@@ -156,8 +156,26 @@ impl ChatTemplate {
     /// # Errors
     /// The template raises or fails.
     pub fn render(&self, content: &str) -> Result<String, ComponentError> {
+        self.render_with(self.system.as_deref(), content)
+    }
+
+    /// The end-of-sequence token text from the tokenizer config (may be empty).
+    pub fn eos_token(&self) -> &str {
+        &self.eos_token
+    }
+
+    /// Renders an optional system message (instead of the configured one) and one user turn
+    /// holding `content`, with the generation prompt.
+    ///
+    /// # Errors
+    /// The template raises or fails.
+    pub fn render_with(
+        &self,
+        system: Option<&str>,
+        content: &str,
+    ) -> Result<String, ComponentError> {
         let mut messages = Vec::new();
-        if let Some(s) = &self.system {
+        if let Some(s) = system {
             messages.push(context! { role => "system", content => s });
         }
         messages.push(context! { role => "user", content => content });

@@ -47,6 +47,7 @@ struct RawConfig {
     mlp_bias: Option<bool>,
     sliding_window: Option<usize>,
     use_sliding_window: Option<bool>,
+    eos_token_id: Option<serde_json::Value>,
 }
 
 /// A validated model configuration.
@@ -93,6 +94,19 @@ pub struct ModelConfig {
     /// GPT-2 `scale_attn_by_inverse_layer_idx`: scores of layer `l` are further divided by
     /// `l + 1`.
     pub scale_attn_by_inverse_layer_idx: bool,
+    /// `eos_token_id` of config.json (a number or a list; empty when absent): generation stops
+    /// at these ids.
+    pub eos_token_ids: Vec<u32>,
+}
+
+/// `eos_token_id` as HF writes it: a number, a list of numbers, or null.
+fn eos_ids(v: Option<&serde_json::Value>) -> Vec<u32> {
+    let one = |v: &serde_json::Value| v.as_u64().and_then(|x| u32::try_from(x).ok());
+    match v {
+        Some(serde_json::Value::Array(list)) => list.iter().filter_map(one).collect(),
+        Some(v) => one(v).into_iter().collect(),
+        None => Vec::new(),
+    }
 }
 
 impl ModelConfig {
@@ -211,6 +225,7 @@ impl ModelConfig {
         let mut inv_freq = rope_inv_freq(rope_theta, head_dim);
         apply_rope_scaling(label, scaling, &mut inv_freq)?;
         Ok(ModelConfig {
+            eos_token_ids: eos_ids(raw.eos_token_id.as_ref()),
             family: Family::Llama,
             activation: Activation::Silu,
             max_positions: None,
@@ -251,6 +266,7 @@ struct RawGpt2Config {
     activation_function: Option<String>,
     scale_attn_weights: Option<bool>,
     scale_attn_by_inverse_layer_idx: Option<bool>,
+    eos_token_id: Option<serde_json::Value>,
 }
 
 impl ModelConfig {
@@ -289,6 +305,7 @@ impl ModelConfig {
             }
         };
         Ok(ModelConfig {
+            eos_token_ids: eos_ids(raw.eos_token_id.as_ref()),
             model_type: "gpt2".into(),
             family: Family::Gpt2,
             activation,

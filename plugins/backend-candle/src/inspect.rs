@@ -68,6 +68,8 @@ impl CandleBackend {
         for (i, r) in rows.iter().enumerate() {
             self.check_ids("row", i, r)?;
         }
+        // Dumped rows are all prompt (as in `record`): a generated-only edit applies nowhere.
+        let edit = edit.filter(|e| e.positions.applies(false));
         let mult = self.multipliers(edit)?;
         let set: TapSet = taps.iter().copied().collect();
         let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();

@@ -4,7 +4,8 @@
 //!
 //! It owns model loading ([`files`], [`config`]), the forward passes ([`models`]), taps and
 //! edits ([`tap`]), grouping rows into forwards ([`batching`]), chat templates ([`chat`]),
-//! statistics and scoring ([`backend`]), activation dumps ([`inspect`]) and registration
+//! statistics and scoring ([`backend`]), greedy generation with a KV cache ([`generate`]),
+//! activation dumps ([`inspect`]) and registration
 //! ([`loader`]). It depends only on valex-core among workspace crates (plus the built-in
 //! demo model's bytes).
 //!
@@ -56,6 +57,7 @@ pub mod bench;
 pub mod chat;
 pub mod config;
 pub mod files;
+pub mod generate;
 pub mod inspect;
 pub mod loader;
 pub mod models;

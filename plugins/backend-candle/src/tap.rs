@@ -344,6 +344,8 @@ pub struct Hooks<'a, 'v> {
     pub edits: &'a LayerMultipliers,
     /// The visitor.
     pub visit: &'a mut TapVisitor<'v>,
+    /// `[rows, 1]` u8: where the edit applies (`None`: every row, the unrestricted path).
+    pub select: Option<&'a Tensor>,
 }
 
 impl Hooks<'_, '_> {
@@ -353,9 +355,15 @@ impl Hooks<'_, '_> {
     /// # Errors
     /// Device errors or the visitor's error.
     pub fn at(&mut self, layer: usize, tap: Tap, t: Tensor) -> candle_core::Result<Tensor> {
-        let t = match self.edits.at(layer, tap) {
-            Some(e) => e.apply(&t)?,
-            None => t,
+        let t = match (self.edits.at(layer, tap), self.select) {
+            (Some(e), None) => e.apply(&t)?,
+            (Some(e), Some(rows)) => {
+                // Position-restricted edit: edited values where the row mask is 1, the
+                // untouched activation elsewhere (bit for bit).
+                let edited = e.apply(&t)?;
+                rows.broadcast_as(t.shape())?.where_cond(&edited, &t)?
+            }
+            (None, _) => t,
         };
         if self.taps.contains(tap) {
             (self.visit)(layer, tap, &t)?;

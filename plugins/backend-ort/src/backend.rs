@@ -187,6 +187,14 @@ impl OrtBackend {
                 edit.layers.len()
             )));
         }
+        // The graph's mask input is per neuron, not per position: an edit restricted to
+        // prompt or generated tokens cannot be expressed (issue 7).
+        if !edit.positions.is_all() {
+            return Err(ComponentError::config(format!(
+                "backend/ort applies edits at every position only; this edit has positions = \"{}\": use backend/candle or positions = \"all\"",
+                edit.positions.as_str()
+            )));
+        }
         // The rewritten graph multiplies each tap by a mask input; it has no add or clamp
         // inputs, so edits that shift or clamp (intervention/mean, intervention/clamp) are
         // refused here rather than applied wrongly (docs/backend-ort.md).

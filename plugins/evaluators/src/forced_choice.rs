@@ -235,12 +235,7 @@ impl Evaluator for ForcedChoice {
                     / per_order as f64
             })
             .collect();
-        let value = per_item.iter().sum::<f64>() / per_item.len() as f64;
-        Ok(EvalOutcome {
-            metric: "aligned_rate".to_owned(),
-            value,
-            per_item,
-        })
+        Ok(EvalOutcome::scored("aligned_rate", per_item))
     }
 }
 

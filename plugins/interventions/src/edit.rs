@@ -36,6 +36,7 @@ pub fn edit_each(
     Ok(NeuronEdit {
         tap: tap.to_owned(),
         layers,
+        positions: valex_core::EditPositions::All,
     })
 }
 

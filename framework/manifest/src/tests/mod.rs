@@ -141,6 +141,7 @@ impl Evaluator for DummyEvaluator {
             metric: "none".into(),
             value: 0.0,
             per_item: vec![0.0; request.items.len()],
+            unscored: None,
         })
     }
 }

@@ -173,12 +173,47 @@ fn bad_evaluate_conditions_are_all_reported() {
         insta::assert_snapshot!(e.to_string(), @r#"
             x.toml: evaluate.bootstrap (from x.toml): must not be negative, found -1
             x.toml: evaluate.conditions[0].name (from x.toml): condition name "targeted" is reserved (targeted, baseline and random-<n> name the built-in conditions)
-            x.toml: evaluate.conditions[2].factor (from x.toml): unknown key "factor"; known keys here: name, use, params
+            x.toml: evaluate.conditions[2].factor (from x.toml): unknown key "factor"; known keys here: name, use, params, positions
             x.toml: evaluate.conditions[2].name (from x.toml): condition name "a" is used twice
             x.toml: evaluate.conditions[3].use: missing required key (e.g. use = "intervention/scale")
             x.toml: evaluate.conditions[3].name (from x.toml): condition name "random-2" is reserved (targeted, baseline and random-<n> name the built-in conditions)
             x.toml: evaluate.conditions[0].use (from x.toml): unknown intervention "zeroo" (did you mean "intervention/zero"?); available: intervention/zero
             x.toml: evaluate.conditions[1].params.factor (from x.toml): intervention/zero: unknown field `factor`, there are no fields
             "#);
+    });
+}
+
+#[test]
+fn edit_positions_parse_on_the_intervention_and_conditions_and_typos_are_named() {
+    let x = full(
+        "[[evaluate.conditions]]\nname = \"gen\"\nuse = \"zero\"\npositions = \"generated\"\n[[evaluate.conditions]]\nname = \"z2\"\nuse = \"zero\"\n",
+    );
+    let x = x.replace(
+        "[record]",
+        "[intervention]\nuse = \"zero\"\npositions = \"prompt\"\n[record]",
+    );
+    with_files(&[("x.toml", &x)], || {
+        let loaded = load_ok("x.toml", &opts(&[], &[]));
+        let m = &loaded.manifest;
+        assert_eq!(m.intervention.positions, valex_core::EditPositions::Prompt);
+        let ev = m.evaluate.as_ref().unwrap();
+        assert_eq!(
+            ev.conditions[0].positions,
+            valex_core::EditPositions::Generated
+        );
+        assert_eq!(
+            ev.conditions[1].positions,
+            valex_core::EditPositions::All,
+            "default"
+        );
+        assert!(loaded.resolved_toml.contains("positions = \"generated\""));
+    });
+    let bad = full("").replace(
+        "[record]",
+        "[intervention]\nuse = \"zero\"\npositions = \"promt\"\n[record]",
+    );
+    with_files(&[("x.toml", &bad)], || {
+        let e = load_and_resolve(Path::new("x.toml"), &opts(&[], &[]), &registry()).unwrap_err();
+        insta::assert_snapshot!(e.to_string(), @r#"x.toml: intervention.positions (from x.toml): expected one of "all", "prompt", "generated", found "promt" (did you mean "prompt"?)"#);
     });
 }

@@ -118,3 +118,16 @@ fn quantiles_interpolate_linearly_and_degenerate_inputs_give_none() {
     assert_eq!(permutation_p(&[], &[], &[vec![]]), None);
     assert_eq!(permutation_p(&[1.0], &[1.0, 2.0], &[vec![true]]), None);
 }
+
+#[test]
+fn unscored_items_leave_the_pairs_and_all_scored_vectors_stay_as_they_are() {
+    assert_eq!(complete_pairs(&[1.0, 2.0], &[3.0, 4.0]), None);
+    assert_eq!(paired_delta(&[1.0, 2.0], &[3.0, 5.0]), 2.5);
+    let (b, c) = complete_pairs(&[1.0, f64::NAN, 3.0, 4.0], &[2.0, 9.0, f64::NAN, 8.0]).unwrap();
+    assert_eq!((b, c), (vec![1.0, 4.0], vec![2.0, 8.0]));
+    assert_eq!(
+        paired_delta(&[1.0, f64::NAN, 3.0, 4.0], &[2.0, 9.0, f64::NAN, 8.0]),
+        2.5
+    );
+    assert!(paired_delta(&[f64::NAN], &[1.0]).is_nan());
+}

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use super::{Linear, PaddedBatch, Take, attention};
+use super::{KvCache, Linear, PaddedBatch, Take, attention};
 use crate::config::{Activation, ModelConfig};
 use crate::files::TensorSpec;
 use crate::tap::{Hooks, LayerMultipliers, Tap, TapSet, TapVisitor};
@@ -137,7 +137,8 @@ impl Gpt2Model {
         &self.device
     }
 
-    /// See [`super::Model::forward_layers`].
+    /// See [`super::Model::forward_layers`]; with `cache`, see
+    /// [`super::Model::forward_cached`].
     ///
     /// # Errors
     /// Device errors, rows longer than `n_positions`, or the visitor's error.
@@ -148,12 +149,21 @@ impl Gpt2Model {
         taps: TapSet,
         visit: &mut TapVisitor<'_>,
         need_output: bool,
+        mut cache: Option<&mut KvCache>,
     ) -> Result<Option<Tensor>> {
         let npos = self.wpe.dim(0)?;
         if let Some(&longest) = input.lens.iter().max()
             && longest > npos
         {
             candle_core::bail!("a row of {longest} tokens exceeds gpt2 n_positions {npos}");
+        }
+        if cache.is_some() {
+            let top: Vec<u32> = input.positions.to_vec1()?;
+            if let Some(&p) = top.iter().max()
+                && p as usize >= npos
+            {
+                candle_core::bail!("position {p} exceeds gpt2 n_positions {npos}");
+            }
         }
         let mut x = (self.wte.index_select(&input.ids, 0)?
             + self.wpe.index_select(&input.positions, 0)?)?;
@@ -163,11 +173,17 @@ impl Gpt2Model {
         } else {
             taps.last_in(&Tap::GPT2)
         };
-        let mut hooks = Hooks { taps, edits, visit };
+        let mut hooks = Hooks {
+            taps,
+            edits,
+            visit,
+            select: input.edit_rows.as_ref(),
+        };
         for (l, block) in self.blocks.iter().enumerate() {
             let _span = tracing::trace_span!("layer", index = l).entered();
             let h = self.layer_norm(&x, &block.ln_1)?;
-            x = (x + self.attention(l, block, &h, input)?)?;
+            let slot = cache.as_deref_mut();
+            x = (x + self.attention(l, block, &h, input, slot)?)?;
             let h = self.layer_norm(&x, &block.ln_2)?;
             let stop = |tap: Tap| l + 1 == n_layers && stop_after == Some(tap);
             let pre = hooks.at(l, Tap::Pre, block.c_fc.forward(&h)?)?;
@@ -216,6 +232,7 @@ impl Gpt2Model {
         block: &Block,
         x: &Tensor,
         input: &PaddedBatch,
+        cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
         let (b, t) = (input.batch, input.seq);
         let (nh, d, h) = (self.cfg.n_heads, self.cfg.head_dim, self.cfg.hidden_size);
@@ -234,7 +251,11 @@ impl Gpt2Model {
         if self.cfg.scale_attn_by_inverse_layer_idx {
             scale /= (l + 1) as f64;
         }
-        let out = attention(&heads(0)?, &heads(1)?, &heads(2)?, &input.mask, scale)?;
+        let (k, v) = match cache {
+            Some(c) => c.append(l, heads(1)?, heads(2)?)?,
+            None => (heads(1)?, heads(2)?),
+        };
+        let out = attention(&heads(0)?, &k, &v, &input.mask, scale)?;
         block.attn_proj.forward(&out)
     }
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use super::{Linear, PaddedBatch, Take, attention};
+use super::{KvCache, Linear, PaddedBatch, Take, attention};
 use crate::config::ModelConfig;
 use crate::files::TensorSpec;
 use crate::tap::{Hooks, LayerMultipliers, Tap, TapSet, TapVisitor};
@@ -156,7 +156,8 @@ impl LlamaModel {
         &self.device
     }
 
-    /// See [`super::Model::forward_layers`].
+    /// See [`super::Model::forward_layers`]; with `cache`, see
+    /// [`super::Model::forward_cached`].
     ///
     /// # Errors
     /// Device errors, or the visitor's error.
@@ -167,6 +168,7 @@ impl LlamaModel {
         taps: TapSet,
         visit: &mut TapVisitor<'_>,
         need_output: bool,
+        mut cache: Option<&mut KvCache>,
     ) -> Result<Option<Tensor>> {
         let (cos, sin) = self.rope_tables(input)?;
         let mut x = self.embed.index_select(&input.ids, 0)?;
@@ -177,11 +179,17 @@ impl LlamaModel {
         } else {
             taps.last_in(&Tap::LLAMA)
         };
-        let mut hooks = Hooks { taps, edits, visit };
+        let mut hooks = Hooks {
+            taps,
+            edits,
+            visit,
+            select: input.edit_rows.as_ref(),
+        };
         for (l, layer) in self.layers.iter().enumerate() {
             let _span = tracing::trace_span!("layer", index = l).entered();
             let h = rms_norm(&x, &layer.input_norm, self.cfg.norm_eps)?;
-            let attn = self.attention(layer, &h, input, &cos, &sin)?;
+            let slot = cache.as_deref_mut().map(|c| (c, l));
+            let attn = self.attention(layer, &h, input, &cos, &sin, slot)?;
             x = (x + attn)?;
             let h = rms_norm(&x, &layer.post_norm, self.cfg.norm_eps)?;
             let stop = |tap: Tap| l + 1 == n_layers && stop_after == Some(tap);
@@ -243,6 +251,7 @@ impl LlamaModel {
         input: &PaddedBatch,
         cos: &Tensor,
         sin: &Tensor,
+        cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
         let (b, t) = (input.batch, input.seq);
         let (nh, nkv, d) = (self.cfg.n_heads, self.cfg.n_kv_heads, self.cfg.head_dim);
@@ -254,6 +263,10 @@ impl LlamaModel {
         let v = heads(layer.v.forward(x)?, nkv)?;
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        let (k, v) = match cache {
+            Some((c, l)) => c.append(l, k, v)?,
+            None => (k, v),
+        };
         let out = attention(&q, &k, &v, &input.mask, 1.0 / (d as f64).sqrt())?;
         layer.o.forward(&out)
     }

@@ -15,7 +15,7 @@ use candle_core::{DType, Device, Result, Tensor};
 
 use crate::config::ModelConfig;
 use crate::files::TensorSpec;
-use crate::tap::{Family, LayerMultipliers, TapSet, TapVisitor};
+use crate::tap::{Family, LayerMultipliers, Tap, TapSet, TapVisitor};
 
 /// Additive mask value for disallowed keys (finite, so a fully masked row stays finite).
 pub const MASK_NEG: f32 = f32::MIN / 2.0;
@@ -47,8 +47,12 @@ pub struct PaddedBatch {
     pub ids: Tensor,
     /// `[batch * seq]` u32 position ids (padding = 0).
     pub positions: Tensor,
-    /// `[batch, 1, seq, seq]` additive f32 mask.
+    /// `[batch, 1, seq, keys]` additive f32 mask (`keys = seq` without a KV cache; with one,
+    /// the cached keys come first).
     pub mask: Tensor,
+    /// `[batch * seq, 1]` u8: 1 where the forward's edit applies, `None` for every position
+    /// (the edit's `positions = "all"`, bit for bit the unrestricted forward).
+    pub edit_rows: Option<Tensor>,
 }
 
 impl PaddedBatch {
@@ -101,7 +105,25 @@ impl PaddedBatch {
             ids: Tensor::from_vec(ids, batch * seq, device)?,
             positions: Tensor::from_vec(pos, batch * seq, device)?,
             mask: Tensor::from_vec(mask, (batch, 1, seq, seq), device)?,
+            edit_rows: None,
         })
+    }
+
+    /// Restricts the forward's edit to the real tokens `t` of rows `b` with
+    /// `applies(b, t)`; padding never gets the edit.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn restrict_edit(&mut self, applies: impl Fn(usize, usize) -> bool) -> Result<()> {
+        let mut rows = vec![0_u8; self.batch * self.seq];
+        for b in 0..self.batch {
+            for t in 0..self.lens[b] {
+                rows[self.index(b, t)] = u8::from(applies(b, t));
+            }
+        }
+        let device = self.ids.device().clone();
+        self.edit_rows = Some(Tensor::from_vec(rows, (self.batch * self.seq, 1), &device)?);
+        Ok(())
     }
 
     /// Flat index (into `[batch * seq]`) of token `t` of row `b`.
@@ -150,6 +172,53 @@ impl Linear {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
         }
+    }
+}
+
+/// Keys and values of every layer seen so far (`[batch, n_kv_heads, keys, head_dim]` each),
+/// for decoding one token per step after a prefill.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        KvCache::default()
+    }
+
+    /// Number of cached key positions (0 when empty).
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn len(&self) -> Result<usize> {
+        match self.layers.first() {
+            Some(Some((k, _))) => k.dim(2),
+            _ => Ok(0),
+        }
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        !matches!(self.layers.first(), Some(Some(_)))
+    }
+
+    /// Appends `k`, `v` (`[batch, n_kv, new, d]`) to layer `layer` and returns the full keys
+    /// and values.
+    ///
+    /// # Errors
+    /// Device errors or shape mismatches.
+    pub fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+        if self.layers.len() <= layer {
+            self.layers.resize(layer + 1, None);
+        }
+        let kv = match self.layers[layer].take() {
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+        };
+        self.layers[layer] = Some(kv.clone());
+        Ok(kv)
     }
 }
 
@@ -258,9 +327,34 @@ impl Model {
         need_output: bool,
     ) -> Result<Option<Tensor>> {
         match self {
-            Model::Llama(m) => m.forward_layers(input, edits, taps, visit, need_output),
-            Model::Gpt2(m) => m.forward_layers(input, edits, taps, visit, need_output),
+            Model::Llama(m) => m.forward_layers(input, edits, taps, visit, need_output, None),
+            Model::Gpt2(m) => m.forward_layers(input, edits, taps, visit, need_output, None),
         }
+    }
+
+    /// One forward of `input`'s new tokens after the keys and values in `cache` (empty for a
+    /// prefill), appending theirs: `input.mask` is `[batch, 1, seq, cached + seq]` and
+    /// `input.positions` the new tokens' position ids. Returns the hidden states
+    /// `[batch * seq, hidden]` of the new tokens.
+    ///
+    /// # Errors
+    /// Device errors or shape mismatches.
+    pub fn forward_cached(
+        &self,
+        input: &PaddedBatch,
+        edits: &LayerMultipliers,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let mut none = |_: usize, _: Tap, _: &Tensor| Ok(());
+        let out = match self {
+            Model::Llama(m) => {
+                m.forward_layers(input, edits, TapSet::EMPTY, &mut none, true, Some(cache))
+            }
+            Model::Gpt2(m) => {
+                m.forward_layers(input, edits, TapSet::EMPTY, &mut none, true, Some(cache))
+            }
+        }?;
+        out.ok_or_else(|| candle_core::Error::Msg("no hidden states".into()))
     }
 
     /// Final norm + LM head on the selected rows of `hidden` (`[rows, hidden]`), as
@@ -276,15 +370,16 @@ impl Model {
     }
 }
 
-/// Scaled dot-product attention over heads: `q` `[b, nh, t, d]`, `k`/`v` `[b, nkv, t, d]`
-/// (`nh` a multiple of `nkv`: query head `h` uses kv head `h / (nh / nkv)`), the mask added
-/// to the f32 scores; returns `[b * t, nh * d]`.
+/// Scaled dot-product attention over heads: `q` `[b, nh, t, d]`, `k`/`v` `[b, nkv, tk, d]`
+/// (`nh` a multiple of `nkv`: query head `h` uses kv head `h / (nh / nkv)`; `tk = t` without
+/// a KV cache), the mask `[b, 1, t, tk]` added to the f32 scores; returns `[b * t, nh * d]`.
 ///
 /// # Errors
 /// Device errors or shape mismatches.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
     let (b, nh, t, d) = q.dims4()?;
     let nkv = k.dim(1)?;
+    let tk = k.dim(2)?;
     let rep = nh / nkv;
     let dtype = q.dtype();
     // GQA without copying k/v: the query heads of one kv head are contiguous and share one
@@ -292,11 +387,11 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) 
     let q = q.reshape((b, nkv, rep * t, d))?;
     let scores = (q.matmul(&k.t()?)? * scale)?;
     let scores = scores
-        .reshape((b, nh, t, t))?
+        .reshape((b, nh, t, tk))?
         .to_dtype(DType::F32)?
         .broadcast_add(mask)?;
     let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
-    let out = probs.reshape((b, nkv, rep * t, t))?.matmul(v)?;
+    let out = probs.reshape((b, nkv, rep * t, tk))?.matmul(v)?;
     out.reshape((b, nh, t, d))?
         .transpose(1, 2)?
         .contiguous()?

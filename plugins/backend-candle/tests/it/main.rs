@@ -10,6 +10,7 @@ mod edits;
 mod errors;
 mod fixture;
 mod forward;
+mod generate;
 mod parity;
 mod record;
 mod reference;

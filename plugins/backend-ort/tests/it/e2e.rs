@@ -126,3 +126,78 @@ fn assert_close_json(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
         _ => assert_eq!(a, b, "{path}"),
     }
 }
+
+#[test]
+fn a_generating_evaluator_on_ort_fails_before_recording_with_one_line() {
+    if !ort_ready("a_generating_evaluator_on_ort_fails_before_recording_with_one_line") {
+        return;
+    }
+    let plugins = Case::new().args(["plugins"]).assert_exit(0);
+    if !plugins.stdout.contains("backend/ort") {
+        eprintln!(
+            "skipping a_generating_evaluator_on_ort_fails_before_recording_with_one_line: this valex was built without the ort feature (cargo build -p valex-cli --features ort)"
+        );
+        return;
+    }
+    let d = demo_dir();
+    let manifest = repo_root().join("experiments/value-study/demo-support.toml");
+    let case = Case::new().args([
+        "run",
+        &manifest.display().to_string(),
+        "--out",
+        "run",
+        "--set",
+        "model.backend=backend/ort",
+        "--set",
+        &format!("model.params.path={}", d.path().display()),
+    ]);
+    // A configuration mismatch: exit 2, like a manifest error.
+    let out = case.assert_exit(2);
+    assert!(
+        out.stderr
+            .contains("evaluate: this llama backend does not support generation"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !case.path().join("run/statistics.safetensors").exists(),
+        "nothing was recorded"
+    );
+}
+
+#[test]
+fn position_restricted_edits_on_ort_fail_before_recording_with_one_line() {
+    if !ort_ready("position_restricted_edits_on_ort_fail_before_recording_with_one_line") {
+        return;
+    }
+    let plugins = Case::new().args(["plugins"]).assert_exit(0);
+    if !plugins.stdout.contains("backend/ort") {
+        eprintln!(
+            "skipping position_restricted_edits_on_ort_fail_before_recording_with_one_line: this valex was built without the ort feature"
+        );
+        return;
+    }
+    let d = demo_dir();
+    let manifest = repo_root().join("experiments/value-study/demo.toml");
+    let case = Case::new().args([
+        "run",
+        &manifest.display().to_string(),
+        "--out",
+        "run",
+        "--set",
+        "model.backend=backend/ort",
+        "--set",
+        &format!("model.params.path={}", d.path().display()),
+        "--set",
+        "intervention.positions=\"prompt\"",
+    ]);
+    let out = case.assert_exit(2);
+    assert!(
+        out.stderr.contains(
+            "evaluate: backend/ort applies edits at every position only; this edit has positions = \"prompt\""
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!case.path().join("run/statistics.safetensors").exists());
+}

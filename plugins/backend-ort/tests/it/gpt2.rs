@@ -152,4 +152,18 @@ fn edits_that_shift_or_clamp_are_refused_with_one_clear_error() {
         o.score(&req, Some(&edit)).is_ok(),
         "scaling stays supported"
     );
+    // Position-restricted edits and generation are refused, each with one line (issue 7).
+    let prompt_only = edit.clone().at_positions(valex_core::EditPositions::Prompt);
+    let e = o.score(&req, Some(&prompt_only)).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "backend/ort applies edits at every position only; this edit has positions = \"prompt\": use backend/candle or positions = \"all\""
+    );
+    let g = valex_core::GenerateRequest {
+        prompt: rows()[0].clone(),
+        max_new_tokens: 3,
+        ..Default::default()
+    };
+    let e = o.generate(&[g], None).unwrap_err().to_string();
+    assert!(e.contains("does not support generation"), "{e}");
 }
