@@ -53,8 +53,28 @@ fn support_percent_on_the_demo_model_counts_and_shows_unparsed_answers() {
             assert_eq!(cond["delta"], Value::Null);
         }
     }
-    for f in ["report.md", "report.html", "evaluation.csv"] {
-        assert!(case.path().join("run").join(f).is_file(), "{f}");
+    let run = case.path().join("run");
+    // The reports show the unparsed answers too: a table per condition and a few examples.
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains("### Unparsed answers"), "{md}");
+    assert!(md.contains(" | baseline | 4 | 4 | 2 |"), "{md}");
+    assert!(md.contains("Examples:\n\n- "), "{md}");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<h3>Unparsed answers</h3>"));
+    let csv = std::fs::read_to_string(run.join("evaluation.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for row in csv.lines().skip(1) {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(
+            (
+                f[col("unparsed")],
+                f[col("baseline_unparsed")],
+                f[col("n_paired")]
+            ),
+            ("4", "4", "0"),
+            "{row}"
+        );
     }
 }
 

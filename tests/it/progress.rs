@@ -31,7 +31,10 @@ fn record_draws_a_bar_on_a_terminal_and_nothing_in_a_pipe() {
     // 144 activation items in the demo data.
     assert!(tty.contains("record ["), "no bar on the terminal:\n{tty}");
     // Redraws are rate-limited, so which positions show varies; the total does not.
-    assert!(tty.contains("/144 items"), "the bar counts the items:\n{tty}");
+    assert!(
+        tty.contains("/144 items"),
+        "the bar counts the items:\n{tty}"
+    );
 
     let quiet = on_a_terminal(&case, "-q record m.toml --out quiet").expect("script ran above");
     assert!(!quiet.contains("record ["), "-q draws no bar:\n{quiet}");

@@ -128,6 +128,39 @@ fn figures(page: &str) -> Vec<(String, usize)> {
         .collect()
 }
 
+/// A report with what differs between machines and versions taken out: sha256 hashes, the
+/// valex version, and the SVG of each figure (its presence and size are checked elsewhere).
+fn redact(report: &str) -> String {
+    let mut out = String::with_capacity(report.len());
+    let mut rest = report;
+    while let Some(start) = rest.find("<svg") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find("</svg>")
+            .map_or(rest.len(), |e| start + e + "</svg>".len());
+        out.push_str("<svg>[figure]</svg>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    let mut hashed = String::with_capacity(out.len());
+    let chars: Vec<char> = out.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let run = chars[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            .count();
+        if run == 64 {
+            hashed.push_str("[sha256]");
+            i += 64;
+        } else {
+            hashed.extend(&chars[i..i + run.max(1)]);
+            i += run.max(1);
+        }
+    }
+    hashed.replace(env!("CARGO_PKG_VERSION"), "[version]")
+}
+
 #[test]
 fn demo_writes_every_report() {
     let (_case, dir) = demo_run();
@@ -157,6 +190,7 @@ fn demo_writes_every_report() {
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.starts_with("# valex report: value-study-demo\n\n## Provenance\n"));
     assert!(md.contains(manifest_sha));
+    insta::assert_snapshot!("demo-report.md", redact(&md));
 
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     let figs = figures(&html);
@@ -179,6 +213,7 @@ fn demo_writes_every_report() {
         "external reference"
     );
     assert!(html.contains(manifest_sha));
+    insta::assert_snapshot!("demo-report.html", redact(&html));
 
     // run.json lists every report with its hash.
     let run: serde_json::Value =

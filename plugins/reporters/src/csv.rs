@@ -65,6 +65,12 @@ pub const EVALUATION_COLUMNS: &[&str] = &[
     "p_permutation",
     "specificity",
     "delta_random_mean",
+    "n_paired",
+    "answers",
+    "unparsed",
+    "unscored_items",
+    "baseline_unparsed",
+    "baseline_unscored_items",
 ];
 
 /// Provenance columns that end every row of every file.
@@ -164,6 +170,12 @@ impl CsvReporter {
                     num(k.p_permutation),
                     num(c.specificity),
                     num(c.delta_random_mean),
+                    opt(k.n_paired),
+                    opt(k.unscored.as_ref().and_then(|u| u.answers)),
+                    opt(k.unscored.as_ref().and_then(|u| u.unparsed)),
+                    opt(k.unscored.as_ref().and_then(|u| u.items)),
+                    opt(c.baseline_unscored.as_ref().and_then(|u| u.unparsed)),
+                    opt(c.baseline_unscored.as_ref().and_then(|u| u.items)),
                 ]);
             }
         }

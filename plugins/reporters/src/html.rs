@@ -318,7 +318,43 @@ pub fn render(results: &Value) -> Result<String, ComponentError> {
             &rows,
             5,
         );
-        out.push_str("</details>\n</section>\n");
+        out.push_str("</details>\n");
+        let unscored = v.unscored_rows();
+        if !unscored.is_empty() {
+            out.push_str(
+                "<h3>Unparsed answers</h3>\n<p>Answers the evaluator could not parse, per \
+                 condition. Δ, CI and p use the items scored in both the baseline and the \
+                 condition.</p>\n",
+            );
+            let rows: Vec<Vec<String>> = unscored.into_iter().map(Vec::from).collect();
+            table(
+                &mut out,
+                &[
+                    "value",
+                    "lang",
+                    "condition",
+                    "answers",
+                    "unparsed",
+                    "items without an answer",
+                ],
+                &rows,
+                3,
+            );
+            let examples = v.unscored_examples(5, 160);
+            if !examples.is_empty() {
+                out.push_str("<ul class=\"examples\">\n");
+                for (where_, answer) in examples {
+                    let _ = writeln!(
+                        out,
+                        "<li><b>{}</b>: {}</li>",
+                        escape(&where_),
+                        escape(&answer)
+                    );
+                }
+                out.push_str("</ul>\n");
+            }
+        }
+        out.push_str("</section>\n");
     }
 
     // Cross-value matrices.

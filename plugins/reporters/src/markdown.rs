@@ -254,6 +254,37 @@ pub fn render(results: &Value) -> String {
         ]
         .map(str::to_owned);
         table(&mut out, &header, &rows);
+
+        let unscored = v.unscored_rows();
+        if !unscored.is_empty() {
+            out.push_str(
+                "### Unparsed answers\n\nAnswers the evaluator could not parse, per condition. \
+                 An item counts where at least one of its answers parsed; Δ, CI and p use the \
+                 items scored in both the baseline and the condition.\n\n",
+            );
+            let rows: Vec<Vec<String>> = unscored
+                .into_iter()
+                .map(|r| r.into_iter().map(|x| escape(&x)).collect())
+                .collect();
+            let header = [
+                "value",
+                "lang",
+                "condition",
+                "answers",
+                "unparsed",
+                "items without an answer",
+            ]
+            .map(str::to_owned);
+            table(&mut out, &header, &rows);
+            let examples = v.unscored_examples(5, 160);
+            if !examples.is_empty() {
+                out.push_str("Examples:\n\n");
+                for (where_, answer) in examples {
+                    let _ = writeln!(out, "- {}: {}", escape(&where_), escape(&answer));
+                }
+                out.push('\n');
+            }
+        }
     }
 
     // Cross-value matrices.
@@ -346,6 +377,24 @@ mod tests {
         assert!(md.contains("- manifest sha256: –"), "{md}");
         assert!(!md.contains("## Evaluation"));
         assert!(md.ends_with('\n') && !md.ends_with("\n\n"));
+    }
+
+    #[test]
+    fn lists_unparsed_answers_only_when_there_are_some() {
+        let cell = |unscored: serde_json::Value| {
+            json!({"evaluation": {"cells": [{"value": "v", "language": "en", "baseline": 50.0,
+                "conditions": [{"condition": "targeted", "kind": "own", "rate": 40.0,
+                    "delta": -10.0, "n_paired": 3, "unscored": unscored}]}]}})
+        };
+        let md = render(&cell(json!({"answers": 8, "unparsed": 3, "items": 1,
+            "examples": [{"item": "i7", "order": "aligned-second", "answer": "no *idea*"}]})));
+        assert!(md.contains("### Unparsed answers"), "{md}");
+        assert!(md.contains("| v | en | targeted | 8 | 3 | 1 |"), "{md}");
+        assert!(
+            md.contains("- v · en · targeted · i7 (aligned-second): no \\*idea\\*"),
+            "{md}"
+        );
+        assert!(!render(&cell(serde_json::Value::Null)).contains("Unparsed"));
     }
 
     #[test]

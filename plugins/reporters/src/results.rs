@@ -72,6 +72,45 @@ pub struct ConditionView {
     pub ci95: Option<(f64, f64)>,
     /// Permutation p-value of `delta`.
     pub p_permutation: Option<f64>,
+    /// Items scored in both the baseline and this condition (generation evaluators; absent
+    /// when every item is scored).
+    pub n_paired: Option<u64>,
+    /// Answers that could not be parsed under this condition.
+    pub unscored: Option<UnscoredView>,
+}
+
+/// Unparsed answers of a generation evaluator under one condition (the runner's `unscored`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnscoredView {
+    /// Answers generated (items × presentation orders).
+    pub answers: Option<u64>,
+    /// Answers that could not be parsed.
+    pub unparsed: Option<u64>,
+    /// Items without any parsed answer.
+    pub items: Option<u64>,
+    /// A few unparsed answers: `(item, order, answer)`.
+    pub examples: Vec<(String, String, String)>,
+}
+
+fn unscored(v: &Value) -> Option<UnscoredView> {
+    if !v.is_object() {
+        return None;
+    }
+    Some(UnscoredView {
+        answers: v["answers"].as_u64(),
+        unparsed: v["unparsed"].as_u64(),
+        items: v["items"].as_u64(),
+        examples: arr(&v["examples"])
+            .iter()
+            .map(|e| {
+                (
+                    s(&e["item"]).unwrap_or_default(),
+                    s(&e["order"]).unwrap_or_default(),
+                    s(&e["answer"]).unwrap_or_default(),
+                )
+            })
+            .collect(),
+    })
 }
 
 /// One evaluation cell: a value in a language.
@@ -93,6 +132,8 @@ pub struct CellView {
     pub specificity: Option<f64>,
     /// Mean Δ of the random controls, as the document gives it.
     pub delta_random_mean: Option<f64>,
+    /// Unparsed answers without intervention (generation evaluators).
+    pub baseline_unscored: Option<UnscoredView>,
     /// Conditions in document order.
     pub conditions: Vec<ConditionView>,
 }
@@ -220,6 +261,8 @@ fn condition(c: &Value) -> ConditionView {
         delta: c["delta"].as_f64(),
         ci95,
         p_permutation: c["p_permutation"].as_f64(),
+        n_paired: c["n_paired"].as_u64(),
+        unscored: unscored(&c["unscored"]),
     }
 }
 
@@ -265,6 +308,7 @@ impl ResultsView {
                 baseline: c["baseline"].as_f64(),
                 specificity: c["specificity"].as_f64(),
                 delta_random_mean: c["delta_random_mean"].as_f64(),
+                baseline_unscored: unscored(&c["baseline_unscored"]),
                 conditions: arr(&c["conditions"]).iter().map(condition).collect(),
             })
             .collect();
@@ -317,6 +361,65 @@ impl ResultsView {
             },
             |n| n as usize,
         )
+    }
+}
+
+impl ResultsView {
+    /// One row per cell and condition (baseline first) that has unparsed answers: value,
+    /// language, condition, answers, unparsed, items without a parsed answer; empty for
+    /// evaluators that score every item.
+    pub fn unscored_rows(&self) -> Vec<[String; 6]> {
+        let n = |x: Option<u64>| x.map_or_else(|| "–".to_owned(), |x| x.to_string());
+        let mut rows = Vec::new();
+        for c in &self.cells {
+            let named = std::iter::once(("baseline", c.baseline_unscored.as_ref())).chain(
+                c.conditions
+                    .iter()
+                    .map(|k| (k.name.as_str(), k.unscored.as_ref())),
+            );
+            for (name, u) in named {
+                if let Some(u) = u {
+                    rows.push([
+                        c.value.clone(),
+                        c.language.clone(),
+                        name.to_owned(),
+                        n(u.answers),
+                        n(u.unparsed),
+                        n(u.items),
+                    ]);
+                }
+            }
+        }
+        rows
+    }
+
+    /// Up to `max` unparsed answers as `(value · language · condition · item (order), answer)`,
+    /// answers cut to `chars` characters.
+    pub fn unscored_examples(&self, max: usize, chars: usize) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for c in &self.cells {
+            let named = std::iter::once(("baseline", c.baseline_unscored.as_ref())).chain(
+                c.conditions
+                    .iter()
+                    .map(|k| (k.name.as_str(), k.unscored.as_ref())),
+            );
+            for (name, u) in named {
+                for (item, order, answer) in u.iter().flat_map(|u| &u.examples) {
+                    if out.len() == max {
+                        return out;
+                    }
+                    let mut a: String = answer.chars().take(chars).collect();
+                    if answer.chars().count() > chars {
+                        a.push('…');
+                    }
+                    out.push((
+                        format!("{} · {} · {name} · {item} ({order})", c.value, c.language),
+                        a,
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -401,6 +504,43 @@ mod tests {
         assert_eq!(c.random_range(), Some((0.1, 0.3)));
         assert!(v.side_effects.is_none());
         assert_eq!(v.provenance.dataset_digest(), None);
+    }
+
+    #[test]
+    fn unparsed_answers_are_listed_per_condition_with_examples() {
+        let u = |n: u64| {
+            json!({"answers": 4, "unparsed": n, "items": n / 2,
+            "examples": [{"item": "e1", "order": "aligned-first", "answer": "我认为|两者都好"}]})
+        };
+        let v = ResultsView::from_results(&json!({
+            "evaluation": {"cells": [{"value": "诚信", "language": "zh",
+                "baseline_unscored": u(2),
+                "conditions": [
+                    {"condition": "targeted", "n_paired": 1, "unscored": u(3)},
+                    {"condition": "random-1", "n_paired": 2},
+                ]}]}
+        }));
+        assert_eq!(v.cells[0].conditions[0].n_paired, Some(1));
+        assert_eq!(
+            v.unscored_rows(),
+            vec![
+                ["诚信", "zh", "baseline", "4", "2", "1"].map(str::to_owned),
+                ["诚信", "zh", "targeted", "4", "3", "1"].map(str::to_owned),
+            ]
+        );
+        let ex = v.unscored_examples(1, 3);
+        assert_eq!(
+            ex,
+            vec![(
+                "诚信 · zh · baseline · e1 (aligned-first)".to_owned(),
+                "我认为…".to_owned()
+            )]
+        );
+        assert!(
+            ResultsView::from_results(&json!({"evaluation": {"cells": [{"value": "a"}]}}))
+                .unscored_rows()
+                .is_empty()
+        );
     }
 
     #[test]
