@@ -112,3 +112,55 @@ fn a_missing_neutral_text_is_one_error_before_the_model_loads() {
     );
     assert!(!case.path().join("run").exists());
 }
+
+#[test]
+fn language_labels_select_one_set_per_language_and_evaluate_every_value_with_it() {
+    let mut args = vec![
+        "run".to_owned(),
+        demo_manifest(),
+        "--out".into(),
+        "run".into(),
+        "--set".into(),
+        "record.label_by=\"language\"".into(),
+        "--set".into(),
+        "evaluate.max_items_per_value=1".into(),
+    ];
+    args.extend(FAST[..6].iter().map(|s| (*s).to_owned()));
+    let case = Case::new().args(args);
+    case.assert_exit(0);
+    let dir = case.path().join("run");
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let labels: Vec<&str> = results["selection"]["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["zh", "en"]);
+    // Every value is evaluated in each language with that language's set.
+    let cells = results["evaluation"]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 24, "12 values x 2 languages");
+    for c in cells {
+        assert_eq!(c["label"], c["language"], "{c}");
+    }
+    let zh_values: std::collections::BTreeSet<&str> = cells
+        .iter()
+        .filter(|c| c["language"] == "zh")
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(zh_values.len(), 12);
+    // The perplexity check applies every language's set to every language's text.
+    for l in results["evaluation"]["side_effects"]["per_language"]
+        .as_array()
+        .unwrap()
+    {
+        let sets: Vec<&str> = l["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["label"].as_str().unwrap())
+            .collect();
+        assert_eq!(sets, ["zh", "en"], "{l}");
+    }
+}

@@ -151,11 +151,14 @@ pub enum LabelBy {
     /// One label per value and language (`诚信/zh`).
     #[serde(rename = "value-language")]
     ValueLanguage,
+    /// One label per language (`zh`, `en`), every value pooled: LAPE's language neurons.
+    #[serde(rename = "language")]
+    Language,
 }
 
 impl LabelBy {
     /// Every accepted spelling, in documentation order.
-    pub const NAMES: [&'static str; 2] = ["value", "value-language"];
+    pub const NAMES: [&'static str; 3] = ["value", "value-language", "language"];
 }
 
 /// Prompt templates of the statistics pass, one per language.

@@ -201,6 +201,25 @@ pub(crate) fn check(root: &Value, origins: &Origins) -> Vec<ManifestError> {
             }
         }
     }
+    let by_language = root
+        .find_ref("record.label_by")
+        .and_then(Value::as_str)
+        .is_some_and(|b| b == "language");
+    let cross = root
+        .find_ref("evaluate.cross_value")
+        .and_then(Value::to_bool)
+        .unwrap_or(false);
+    if by_language && cross {
+        let key = "evaluate.cross_value";
+        w.errors.push(
+            ManifestError::new(
+                K::Rule,
+                "the cross-value matrix compares values' sets, but record.label_by = \"language\" selects one set per language; set cross_value = false (each value is still evaluated with its language's set, and neutral_text shows every language's set on every language)",
+            )
+            .at(key)
+            .from_origin(origins.get(key)),
+        );
+    }
     w.errors
 }
 

@@ -192,199 +192,189 @@ pub(crate) fn evaluate(
     let mut unparsed_note = String::new();
     // (evaluated label, language, ablated label, delta) for the cross-value matrix.
     let mut cross: Vec<(String, Language, String, f64)> = Vec::new();
-    for (label, set) in sets {
-        for &lang in &ev.languages {
-            let value = match rec.label_by {
-                LabelBy::Value => label.clone(),
-                LabelBy::ValueLanguage => {
-                    let Some((v, l)) = label.rsplit_once('/') else {
-                        continue;
-                    };
-                    if l != lang.as_str() {
-                        continue;
-                    }
-                    v.to_owned()
-                }
-            };
-            let mut eval_items: Vec<Item> = items
-                .iter()
-                .filter(|i| {
-                    i.kind == ItemKind::Evaluation && i.value == value && i.language == lang
-                })
-                .cloned()
-                .collect();
-            if ev.max_items_per_value > 0 {
-                eval_items.truncate(ev.max_items_per_value);
-            }
-            if eval_items.is_empty() {
-                warn!(value = %value, lang = lang.as_str(), "no evaluation items; cell skipped");
-                continue;
-            }
-            let base = run_eval(backend, evaluator, &eval_items, None, "evaluate")?;
-            let mut outcomes: Vec<Outcome> = Vec::new();
-            for a in &own {
-                let edit = a.edit(set, &rec.tap, &info, stats)?;
-                let out = run_eval(backend, evaluator, &eval_items, Some(&edit), &a.stage())?;
-                outcomes.push(Outcome {
-                    name: a.name.clone(),
-                    kind: "own",
-                    id: a.id.clone(),
-                    n_neurons: set.len(),
-                    out,
-                });
-            }
-            for r in 0..ev.random_controls {
-                let mut rng = SplitMix64::derive(
-                    spec.seed,
-                    &format!("random-control/{label}/{}/{r}", lang.as_str()),
-                );
-                let rset = matched_random(set, info.n_neurons, &mut rng);
-                let edit = primary.edit(&rset, &rec.tap, &info, stats)?;
-                let out = run_eval(backend, evaluator, &eval_items, Some(&edit), "evaluate")?;
-                outcomes.push(Outcome {
-                    name: format!("random-{}", r + 1),
-                    kind: "random",
-                    id: primary.id.clone(),
-                    n_neurons: rset.len(),
-                    out,
-                });
-            }
-            let d_target = paired_delta(&base.per_item, &outcomes[0].out.per_item);
-            cross.push((label.clone(), lang, label.clone(), d_target));
-            if ev.cross_value {
-                // Specificity: the same items with each other label's set ablated.
-                for (other, oset) in other_label_sets(sets, label) {
-                    let edit = primary.edit(oset, &rec.tap, &info, stats)?;
-                    let out = run_eval(backend, evaluator, &eval_items, Some(&edit), "evaluate")?;
-                    let d = paired_delta(&base.per_item, &out.per_item);
-                    cross.push((label.clone(), lang, other.clone(), d));
-                    outcomes.push(Outcome {
-                        name: format!("set-of/{other}"),
-                        kind: "other-set",
-                        id: primary.id.clone(),
-                        n_neurons: oset.len(),
-                        out,
-                    });
-                }
-            }
-            let resamples = CellResamples::new(
-                spec.seed,
-                label,
-                lang.as_str(),
-                eval_items.len(),
-                ev.bootstrap,
-                ev.permutations,
-            );
-            let mean_of = |kind: &str| {
-                let ds: Vec<f64> = outcomes
-                    .iter()
-                    .filter(|o| o.kind == kind)
-                    .map(|o| paired_delta(&base.per_item, &o.out.per_item))
-                    .filter(|d| d.is_finite())
-                    .collect();
-                (!ds.is_empty()).then(|| ds.iter().sum::<f64>() / ds.len() as f64)
-            };
-            let d_random = mean_of("random");
-            let specificity = mean_of("other-set").map(|d_other| d_target - d_other);
-            let conditions: Vec<Value> = outcomes
-                .iter()
-                .map(|o| {
-                    let (ci, p, delta, n_paired) =
-                        match complete_pairs(&base.per_item, &o.out.per_item) {
-                            None => {
-                                let (ci, p) = resamples.analyse(&base.per_item, &o.out.per_item);
-                                (ci, p, o.out.value - base.value, None)
-                            }
-                            // Unscored items (NaN) on either side: the paired statistics use the
-                            // items scored in both, resampled as a cell of that many items.
-                            Some((b, c)) => {
-                                let r = CellResamples::new(
-                                    spec.seed,
-                                    label,
-                                    lang.as_str(),
-                                    b.len(),
-                                    ev.bootstrap,
-                                    ev.permutations,
-                                );
-                                let (ci, p) = r.analyse(&b, &c);
-                                (ci, p, crate::analysis::delta(&b, &c), Some(b.len()))
-                            }
-                        };
-                    let mut entry = json!({
-                        "condition": o.name,
-                        "kind": o.kind,
-                        "intervention": o.id,
-                        "n_neurons": o.n_neurons,
-                        "rate": o.out.value,
-                        "delta": delta,
-                        "ci95": ci,
-                        "p_permutation": p,
-                        "per_item": o.out.per_item,
-                    });
-                    if let Some(a) = own.iter().find(|a| a.name == o.name)
-                        && !a.positions.is_all()
-                    {
-                        entry["positions"] = json!(a.positions.as_str());
-                    } else if o.kind != "own" && !primary.positions.is_all() {
-                        entry["positions"] = json!(primary.positions.as_str());
-                    }
-                    if let Some(n) = n_paired {
-                        entry["n_paired"] = json!(n);
-                    }
-                    if let Some(u) = &o.out.unscored {
-                        entry["unscored"] = json!(u);
-                    }
-                    entry
-                })
-                .collect();
-            if d_target.is_finite() {
-                sum_target += d_target;
-                n_cells += 1;
-            }
-            if let Some(d) = d_random {
-                sum_random += d;
-                n_random += 1;
-            }
-            table.push_str(&format!(
-                "{:<10} {:<4} {:>5} {:>8} {:>9.3} {:>+9.3} {:>9}\n",
-                value,
-                lang.as_str(),
-                eval_items.len(),
-                set.len(),
-                base.value,
-                d_target,
-                d_random.map_or_else(|| "-".to_owned(), |d| format!("{d:+.3}")),
-            ));
-            let mut cell = json!({
-                "value": value,
-                "language": lang.as_str(),
-                "label": label,
-                "n_items": eval_items.len(),
-                "item_ids": eval_items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
-                "metric": base.metric,
-                "baseline": base.value,
-                "baseline_per_item": base.per_item,
-                "delta_random_mean": d_random,
-                "specificity": specificity,
-                "conditions": conditions,
-            });
-            if let Some(u) = &base.unscored {
-                cell["baseline_unscored"] = json!(u);
-                let unparsed: usize = std::iter::once(u)
-                    .chain(outcomes.iter().filter_map(|o| o.out.unscored.as_ref()))
-                    .map(|u| u.unparsed)
-                    .sum();
-                let answers: usize = std::iter::once(u)
-                    .chain(outcomes.iter().filter_map(|o| o.out.unscored.as_ref()))
-                    .map(|u| u.answers)
-                    .sum();
-                unparsed_note.push_str(&format!(
-                    "unparsed answers {value}/{}: {unparsed} of {answers}\n",
-                    lang.as_str()
-                ));
-            }
-            cells.push(cell);
+    for (label, set, lang, value) in cell_plan(sets, &ev.languages, rec.label_by, items) {
+        // Random controls are seeded per label and language; with language labels one label
+        // covers every value, so the value joins the key.
+        let control_key = match rec.label_by {
+            LabelBy::Language => format!("{label}/{value}"),
+            LabelBy::Value | LabelBy::ValueLanguage => label.clone(),
+        };
+        let mut eval_items: Vec<Item> = items
+            .iter()
+            .filter(|i| i.kind == ItemKind::Evaluation && i.value == value && i.language == lang)
+            .cloned()
+            .collect();
+        if ev.max_items_per_value > 0 {
+            eval_items.truncate(ev.max_items_per_value);
         }
+        if eval_items.is_empty() {
+            warn!(value = %value, lang = lang.as_str(), "no evaluation items; cell skipped");
+            continue;
+        }
+        let base = run_eval(backend, evaluator, &eval_items, None, "evaluate")?;
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        for a in &own {
+            let edit = a.edit(set, &rec.tap, &info, stats)?;
+            let out = run_eval(backend, evaluator, &eval_items, Some(&edit), &a.stage())?;
+            outcomes.push(Outcome {
+                name: a.name.clone(),
+                kind: "own",
+                id: a.id.clone(),
+                n_neurons: set.len(),
+                out,
+            });
+        }
+        for r in 0..ev.random_controls {
+            let mut rng = SplitMix64::derive(
+                spec.seed,
+                &format!("random-control/{control_key}/{}/{r}", lang.as_str()),
+            );
+            let rset = matched_random(set, info.n_neurons, &mut rng);
+            let edit = primary.edit(&rset, &rec.tap, &info, stats)?;
+            let out = run_eval(backend, evaluator, &eval_items, Some(&edit), "evaluate")?;
+            outcomes.push(Outcome {
+                name: format!("random-{}", r + 1),
+                kind: "random",
+                id: primary.id.clone(),
+                n_neurons: rset.len(),
+                out,
+            });
+        }
+        let d_target = paired_delta(&base.per_item, &outcomes[0].out.per_item);
+        cross.push((label.clone(), lang, label.clone(), d_target));
+        if ev.cross_value {
+            // Specificity: the same items with each other label's set ablated.
+            for (other, oset) in other_label_sets(sets, label) {
+                let edit = primary.edit(oset, &rec.tap, &info, stats)?;
+                let out = run_eval(backend, evaluator, &eval_items, Some(&edit), "evaluate")?;
+                let d = paired_delta(&base.per_item, &out.per_item);
+                cross.push((label.clone(), lang, other.clone(), d));
+                outcomes.push(Outcome {
+                    name: format!("set-of/{other}"),
+                    kind: "other-set",
+                    id: primary.id.clone(),
+                    n_neurons: oset.len(),
+                    out,
+                });
+            }
+        }
+        let resamples = CellResamples::new(
+            spec.seed,
+            label,
+            lang.as_str(),
+            eval_items.len(),
+            ev.bootstrap,
+            ev.permutations,
+        );
+        let mean_of = |kind: &str| {
+            let ds: Vec<f64> = outcomes
+                .iter()
+                .filter(|o| o.kind == kind)
+                .map(|o| paired_delta(&base.per_item, &o.out.per_item))
+                .filter(|d| d.is_finite())
+                .collect();
+            (!ds.is_empty()).then(|| ds.iter().sum::<f64>() / ds.len() as f64)
+        };
+        let d_random = mean_of("random");
+        let specificity = mean_of("other-set").map(|d_other| d_target - d_other);
+        let conditions: Vec<Value> = outcomes
+            .iter()
+            .map(|o| {
+                let (ci, p, delta, n_paired) = match complete_pairs(&base.per_item, &o.out.per_item)
+                {
+                    None => {
+                        let (ci, p) = resamples.analyse(&base.per_item, &o.out.per_item);
+                        (ci, p, o.out.value - base.value, None)
+                    }
+                    // Unscored items (NaN) on either side: the paired statistics use the
+                    // items scored in both, resampled as a cell of that many items.
+                    Some((b, c)) => {
+                        let r = CellResamples::new(
+                            spec.seed,
+                            label,
+                            lang.as_str(),
+                            b.len(),
+                            ev.bootstrap,
+                            ev.permutations,
+                        );
+                        let (ci, p) = r.analyse(&b, &c);
+                        (ci, p, crate::analysis::delta(&b, &c), Some(b.len()))
+                    }
+                };
+                let mut entry = json!({
+                    "condition": o.name,
+                    "kind": o.kind,
+                    "intervention": o.id,
+                    "n_neurons": o.n_neurons,
+                    "rate": o.out.value,
+                    "delta": delta,
+                    "ci95": ci,
+                    "p_permutation": p,
+                    "per_item": o.out.per_item,
+                });
+                if let Some(a) = own.iter().find(|a| a.name == o.name)
+                    && !a.positions.is_all()
+                {
+                    entry["positions"] = json!(a.positions.as_str());
+                } else if o.kind != "own" && !primary.positions.is_all() {
+                    entry["positions"] = json!(primary.positions.as_str());
+                }
+                if let Some(n) = n_paired {
+                    entry["n_paired"] = json!(n);
+                }
+                if let Some(u) = &o.out.unscored {
+                    entry["unscored"] = json!(u);
+                }
+                entry
+            })
+            .collect();
+        if d_target.is_finite() {
+            sum_target += d_target;
+            n_cells += 1;
+        }
+        if let Some(d) = d_random {
+            sum_random += d;
+            n_random += 1;
+        }
+        table.push_str(&format!(
+            "{:<10} {:<4} {:>5} {:>8} {:>9.3} {:>+9.3} {:>9}\n",
+            value,
+            lang.as_str(),
+            eval_items.len(),
+            set.len(),
+            base.value,
+            d_target,
+            d_random.map_or_else(|| "-".to_owned(), |d| format!("{d:+.3}")),
+        ));
+        let mut cell = json!({
+            "value": value,
+            "language": lang.as_str(),
+            "label": label,
+            "n_items": eval_items.len(),
+            "item_ids": eval_items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+            "metric": base.metric,
+            "baseline": base.value,
+            "baseline_per_item": base.per_item,
+            "delta_random_mean": d_random,
+            "specificity": specificity,
+            "conditions": conditions,
+        });
+        if let Some(u) = &base.unscored {
+            cell["baseline_unscored"] = json!(u);
+            let unparsed: usize = std::iter::once(u)
+                .chain(outcomes.iter().filter_map(|o| o.out.unscored.as_ref()))
+                .map(|u| u.unparsed)
+                .sum();
+            let answers: usize = std::iter::once(u)
+                .chain(outcomes.iter().filter_map(|o| o.out.unscored.as_ref()))
+                .map(|u| u.answers)
+                .sum();
+            unparsed_note.push_str(&format!(
+                "unparsed answers {value}/{}: {unparsed} of {answers}\n",
+                lang.as_str()
+            ));
+        }
+        cells.push(cell);
     }
     let mean = |s: f64, n: usize| {
         if n == 0 {
@@ -479,6 +469,45 @@ pub(crate) fn evaluate(
 /// Per language, `delta[ablated][evaluated]` over the labels in set order (`null` where a
 /// cell was not evaluated): the diagonal is the targeted ablation, the rest the specificity
 /// controls.
+/// The evaluation cells, in order: `(label, set, language, value)` for every selected set and
+/// evaluation language. A value label is evaluated on its value's items in every language; a
+/// value-language label (`诚信/zh`) only in its language; a language label (`zh`) on the items
+/// of every value in its language (values in order of first appearance in the data).
+fn cell_plan<'a>(
+    sets: &'a [(String, NeuronSet)],
+    languages: &[Language],
+    by: LabelBy,
+    items: &[Item],
+) -> Vec<(&'a String, &'a NeuronSet, Language, String)> {
+    let mut plan = Vec::new();
+    for (label, set) in sets {
+        for &lang in languages {
+            let values: Vec<String> = match by {
+                LabelBy::Value => vec![label.clone()],
+                LabelBy::ValueLanguage => match label.rsplit_once('/') {
+                    Some((v, l)) if l == lang.as_str() => vec![v.to_owned()],
+                    _ => Vec::new(),
+                },
+                LabelBy::Language if label == lang.as_str() => {
+                    let mut values: Vec<String> = Vec::new();
+                    for i in items {
+                        if i.kind == ItemKind::Evaluation
+                            && i.language == lang
+                            && !values.contains(&i.value)
+                        {
+                            values.push(i.value.clone());
+                        }
+                    }
+                    values
+                }
+                LabelBy::Language => Vec::new(),
+            };
+            plan.extend(values.into_iter().map(|v| (label, set, lang, v)));
+        }
+    }
+    plan
+}
+
 fn cross_value_matrix(
     sets: &[(String, NeuronSet)],
     languages: &[Language],

@@ -120,6 +120,7 @@ pub fn label_of(by: LabelBy, value: &str, language: Language) -> String {
     match by {
         LabelBy::Value => value.to_owned(),
         LabelBy::ValueLanguage => format!("{value}/{}", language.as_str()),
+        LabelBy::Language => language.as_str().to_owned(),
     }
 }
 

@@ -138,16 +138,29 @@ fn include_must_be_an_array_of_paths() {
 }
 
 #[test]
+fn the_cross_value_matrix_needs_value_labels() {
+    let x = manifest(
+        "[record]\nlabel_by = \"language\"\n[score]\nuse = \"scorer/lape\"\n[evaluate]\nuse = \"evaluator/forced-choice\"",
+    );
+    with_files(&[("x.toml", &x)], || {
+        insta::assert_snapshot!(
+            load_err("x.toml", &opts(&[], &["evaluate.cross_value=true"])),
+            @r#"x.toml: evaluate.cross_value (from flag --set evaluate.cross_value=true): the cross-value matrix compares values' sets, but record.label_by = "language" selects one set per language; set cross_value = false (each value is still evaluated with its language's set, and neutral_text shows every language's set on every language)"#
+        );
+    });
+}
+
+#[test]
 fn invalid_values_list_the_allowed_ones() {
     let x = manifest(
-        "[record]\npositions = \"stroy\"\nlabel_by = \"language\"\nlanguages = [\"zh\", \"fr\", \"zh\"]\nbatch_size = 0\ntemplate = { zh = \"{story} {moral}\", en = \"{story\" }\n[evaluate]\nuse = \"evaluator/forced-choice\"\nlanguages = []\nrandom_controls = -1\n[score]\nuse = \"scorer/lape\"\nparams = { top_rate = nan }",
+        "[record]\npositions = \"stroy\"\nlabel_by = \"lang\"\nlanguages = [\"zh\", \"fr\", \"zh\"]\nbatch_size = 0\ntemplate = { zh = \"{story} {moral}\", en = \"{story\" }\n[evaluate]\nuse = \"evaluator/forced-choice\"\nlanguages = []\nrandom_controls = -1\n[score]\nuse = \"scorer/lape\"\nparams = { top_rate = nan }",
     )
     .replace("name = \"demo\"", "name = \"my demo/1\"");
     with_files(&[("x.toml", &x)], || {
         insta::assert_snapshot!(load_err("x.toml", &opts(&[], &[])), @r#"
             x.toml: experiment.name (from x.toml): invalid name "my demo/1": use only letters A-Z a-z, digits, `_`, `.` and `-` (it names run directories)
             x.toml: record.positions (from x.toml): expected one of "all", "story", "rationale", "story+rationale", found "stroy" (did you mean "story"?)
-            x.toml: record.label_by (from x.toml): expected one of "value", "value-language", found "language"
+            x.toml: record.label_by (from x.toml): expected one of "value", "value-language", "language", found "lang"
             x.toml: record.languages[1] (from x.toml): expected one of "zh", "en", found "fr" (did you mean "en"?)
             x.toml: record.languages[2] (from x.toml): language "zh" is listed twice
             x.toml: record.batch_size (from x.toml): must be at least 1, found 0
