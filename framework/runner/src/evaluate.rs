@@ -192,7 +192,10 @@ pub(crate) fn evaluate(
     let mut unparsed_note = String::new();
     // (evaluated label, language, ablated label, delta) for the cross-value matrix.
     let mut cross: Vec<(String, Language, String, f64)> = Vec::new();
-    for (label, set, lang, value) in cell_plan(sets, &ev.languages, rec.label_by, items) {
+    let plan = cell_plan(sets, &ev.languages, rec.label_by, items);
+    let bar = crate::progress::Progress::new("evaluate", plan.len() as u64, "cells");
+    for (label, set, lang, value) in plan {
+        bar.set_message(format!("{value} {}", lang.as_str()));
         // Random controls are seeded per label and language; with language labels one label
         // covers every value, so the value joins the key.
         let control_key = match rec.label_by {
@@ -209,6 +212,7 @@ pub(crate) fn evaluate(
         }
         if eval_items.is_empty() {
             warn!(value = %value, lang = lang.as_str(), "no evaluation items; cell skipped");
+            bar.inc(1);
             continue;
         }
         let base = run_eval(backend, evaluator, &eval_items, None, "evaluate")?;
@@ -375,7 +379,9 @@ pub(crate) fn evaluate(
             ));
         }
         cells.push(cell);
+        bar.inc(1);
     }
+    drop(bar);
     let mean = |s: f64, n: usize| {
         if n == 0 {
             Value::Null
