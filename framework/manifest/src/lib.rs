@@ -44,9 +44,9 @@ pub use plan::{ComponentIds, ExperimentPlan, load_and_resolve, resolve};
 pub use plugins::{PluginRef, plugin_refs};
 pub use raw::{
     ComponentConfig, ConditionConfig, DEFAULT_CHECKPOINT_EVERY, DatasetConfig, EDIT_POSITIONS,
-    EvaluateConfig, ExperimentConfig, InterventionConfig, LabelBy, Manifest, ModelConfig,
-    NeutralTextConfig, PluginConfig, Positions, RESERVED_CONDITION_NAMES, RecordConfig,
-    SCHEMA_VERSION, TemplateConfig, is_reserved_condition_name,
+    EvaluateConfig, ExperimentConfig, GroupBy, InterventionConfig, LabelBy, Manifest, ModelConfig,
+    NeutralTextConfig, PluginConfig, Positions, RESERVED_CONDITION_NAMES, RecordConditionConfig,
+    RecordConfig, SCHEMA_VERSION, ScoreConfig, TemplateConfig, is_reserved_condition_name,
 };
 pub use template::{
     PLACEHOLDERS, Rendered, Segment, TemplateError, parse_template, render_template,
