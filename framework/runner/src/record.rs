@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use tracing::warn;
-use valex_core::{ActivationStats, Item, ItemKind, ModelBackend, RecordBatch};
-use valex_manifest::RecordConfig as RecordSpec;
+use valex_core::{ActivationStats, Item, ItemKind, Language, ModelBackend, RecordBatch};
+use valex_manifest::{LabelBy, RecordConfig as RecordSpec};
 
 use crate::error::RunError;
 use crate::resume::Checkpointer;
-use crate::spec::{label_of, overlaps, position_spans, render_item};
+use crate::spec::{condition_label, label_of, overlaps, position_spans, render_item};
 
 /// Merges shard statistics written by [`record_statistics`]: all parts must come from the same
 /// inputs and record settings, and their shards must be exactly `1..=n` of one `n`.
@@ -80,32 +80,65 @@ pub fn merge_statistics(parts: &[PathBuf]) -> Result<(ActivationStats, Value), R
     Ok((stats, prov))
 }
 
+/// One recorded row: the label index, the key (the row's ordinal within its label), the item
+/// and the `[[record.conditions]]` entry whose template renders it (`None`: `record.template`).
+pub(crate) type Chosen<'a> = (usize, u64, &'a Item, Option<usize>);
+
 /// The labels of the activation items used, in order of first appearance, and the chosen
-/// items as `(label index, key, item)`; the key is the item's ordinal within its label, so it
-/// is the same whether or not the items are split into shards.
+/// rows; the key is the row's ordinal within its label, so it is the same whether or not the
+/// rows are split into shards. With `label_by = "value-condition"` every item gives one row
+/// per record condition, in the conditions' order (labels `<value>/<condition>`).
 pub(crate) fn record_items<'a>(
     rec: &RecordSpec,
     items: &'a [Item],
-) -> (Vec<String>, Vec<(usize, u64, &'a Item)>) {
+) -> (Vec<String>, Vec<Chosen<'a>>) {
     let mut labels: Vec<String> = Vec::new();
     let mut per_label: Vec<usize> = Vec::new();
     let mut chosen = Vec::new();
+    let conditions: Vec<Option<usize>> = if rec.label_by == LabelBy::ValueCondition {
+        (0..rec.conditions.len()).map(Some).collect()
+    } else {
+        vec![None]
+    };
     for it in items {
         if it.kind != ItemKind::Activation || !rec.languages.contains(&it.language) {
             continue;
         }
-        let label = label_of(rec.label_by, &it.value, it.language);
-        let li = labels.iter().position(|l| *l == label).unwrap_or_else(|| {
-            labels.push(label);
-            per_label.push(0);
-            labels.len() - 1
-        });
-        if rec.max_items_per_label == 0 || per_label[li] < rec.max_items_per_label {
-            chosen.push((li, per_label[li] as u64, it));
-            per_label[li] += 1;
+        for &ci in &conditions {
+            let label = match ci {
+                Some(c) => condition_label(&it.value, &rec.conditions[c].name),
+                None => label_of(rec.label_by, &it.value, it.language),
+            };
+            let li = labels.iter().position(|l| *l == label).unwrap_or_else(|| {
+                labels.push(label);
+                per_label.push(0);
+                labels.len() - 1
+            });
+            if rec.max_items_per_label == 0 || per_label[li] < rec.max_items_per_label {
+                chosen.push((li, per_label[li] as u64, it, ci));
+                per_label[li] += 1;
+            }
         }
     }
     (labels, chosen)
+}
+
+/// The template of a chosen row and its key path in errors.
+pub(crate) fn row_template(
+    rec: &RecordSpec,
+    ci: Option<usize>,
+    language: Language,
+) -> (&str, String) {
+    match ci {
+        Some(c) => (
+            rec.conditions[c].template.for_language(language),
+            format!("record.conditions[{c}].template.{}", language.as_str()),
+        ),
+        None => (
+            rec.template.for_language(language),
+            format!("record.template.{}", language.as_str()),
+        ),
+    }
 }
 
 /// A deterministic part of the recording: shard `index` (1-based) of `count` takes the chosen
@@ -191,11 +224,10 @@ pub(crate) fn record(
             labels: Vec::new(),
             keys: Vec::new(),
         };
-        for &(li, key, it) in chunk {
-            let template = rec.template.for_language(it.language);
-            let r = render_item(template, it).map_err(|m| {
-                RunError::Config(format!("record.template.{}: {m}", it.language.as_str()))
-            })?;
+        for &(li, key, it, ci) in chunk {
+            let (template, key_path) = row_template(rec, ci, it.language);
+            let r = render_item(template, it)
+                .map_err(|m| RunError::Config(format!("{key_path}: {m}")))?;
             let enc = backend
                 .encode(&r.text)
                 .map_err(RunError::component("record"))?;
@@ -235,8 +267,7 @@ pub(crate) fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valex_core::Language;
-    use valex_manifest::{LabelBy, Positions};
+    use valex_manifest::Positions;
 
     fn item(id: &str, value: &str, lang: Language, kind: ItemKind) -> Item {
         Item {
@@ -278,12 +309,13 @@ mod tests {
             self_check: false,
             self_check_tolerance: None,
             checkpoint_every: None,
+            conditions: Vec::new(),
         };
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(labels, vec!["b", "a"]);
         let ids: Vec<_> = chosen
             .iter()
-            .map(|(l, k, i)| (*l, *k, i.id.as_str()))
+            .map(|(l, k, i, _)| (*l, *k, i.id.as_str()))
             .collect();
         assert_eq!(ids, vec![(0, 0, "1"), (1, 0, "2"), (0, 1, "3")]);
         rec.label_by = LabelBy::ValueLanguage;
@@ -291,5 +323,72 @@ mod tests {
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(labels, vec!["b/zh"]);
         assert_eq!(chosen.len(), 2);
+    }
+
+    #[test]
+    fn record_conditions_give_one_row_per_item_and_condition_with_ordinal_keys() {
+        let items = vec![
+            item("1", "b", Language::Zh, ItemKind::Activation),
+            item("2", "a", Language::Zh, ItemKind::Activation),
+            item("3", "b", Language::Zh, ItemKind::Activation),
+            item("4", "b", Language::Zh, ItemKind::Evaluation),
+        ];
+        let template = |t: &str| valex_manifest::TemplateConfig {
+            zh: t.into(),
+            en: t.into(),
+        };
+        let rec = RecordSpec {
+            tap: "mlp.gate_act".into(),
+            positions: Positions::Story,
+            label_by: LabelBy::ValueCondition,
+            languages: vec![Language::Zh],
+            batch_size: 2,
+            max_items_per_label: 0,
+            template: template("unused {story}"),
+            conditions: vec![
+                valex_manifest::RecordConditionConfig {
+                    name: "support".into(),
+                    template: template("S {story}"),
+                },
+                valex_manifest::RecordConditionConfig {
+                    name: "conflict".into(),
+                    template: template("C {story}"),
+                },
+            ],
+            bootstrap: 0,
+            keep_item_means: false,
+            self_check: false,
+            self_check_tolerance: None,
+            checkpoint_every: None,
+        };
+        let (labels, chosen) = record_items(&rec, &items);
+        assert_eq!(
+            labels,
+            ["b/support", "b/conflict", "a/support", "a/conflict"]
+        );
+        let rows: Vec<_> = chosen
+            .iter()
+            .map(|(l, k, i, c)| (*l, *k, i.id.as_str(), *c))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (0, 0, "1", Some(0)),
+                (1, 0, "1", Some(1)),
+                (2, 0, "2", Some(0)),
+                (3, 0, "2", Some(1)),
+                (0, 1, "3", Some(0)),
+                (1, 1, "3", Some(1)),
+            ]
+        );
+        let (t, key) = row_template(&rec, Some(1), Language::Zh);
+        assert_eq!(
+            (t, key.as_str()),
+            ("C {story}", "record.conditions[1].template.zh")
+        );
+        assert_eq!(
+            row_template(&rec, None, Language::En).1,
+            "record.template.en"
+        );
     }
 }
