@@ -201,3 +201,39 @@ fn sharded_recording_of_record_conditions_merges_to_one_recording() {
     // The two conditions render different prompts, so their counts differ.
     assert_ne!(full.labels[0].active, full.labels[1].active);
 }
+
+#[test]
+fn generated_positions_count_every_reply_token_fed_back_to_the_model() {
+    let case = Case::new();
+    let mut args = strings(&[
+        "record",
+        &preset("support-conflict-demo.toml"),
+        "--out",
+        "gen",
+        "--set",
+        "record.positions=\"generated\"",
+        "--set",
+        "record.max_new_tokens=4",
+    ]);
+    exec(&case, &args);
+    let (stats, sidecar) = valex_stats_io::read_stats(&case.path().join("gen")).unwrap();
+    assert_eq!(sidecar["provenance"]["record"]["positions"], "generated");
+    assert_eq!(sidecar["provenance"]["record"]["max_new_tokens"], 4);
+    assert_eq!(stats.labels.len(), 24);
+    for l in &stats.labels {
+        // The demo model never ends its reply early: 4 new tokens, of which the first 3 are
+        // fed back as inputs (the last one is never run through the model).
+        assert_eq!(l.items, 12, "{}", l.name);
+        assert_eq!(l.tokens, 36.0, "{}", l.name);
+    }
+    // Replies differ from the story-token recording of the same items.
+    args = strings(&[
+        "record",
+        &preset("support-conflict-demo.toml"),
+        "--out",
+        "story",
+    ]);
+    exec(&case, &args);
+    let (story, _) = valex_stats_io::read_stats(&case.path().join("story")).unwrap();
+    assert_ne!(story.labels[0].tokens, stats.labels[0].tokens);
+}

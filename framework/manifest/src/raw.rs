@@ -172,11 +172,16 @@ pub enum Positions {
     /// The tokens of the story and of the rationale.
     #[serde(rename = "story+rationale")]
     StoryRationale,
+    /// The tokens the model generates in reply to the rendered prompt (greedy decoding, at
+    /// most `record.max_new_tokens`), as the C-voice follow-up code counts decode steps.
+    #[serde(rename = "generated")]
+    Generated,
 }
 
 impl Positions {
     /// Every accepted spelling, in documentation order.
-    pub const NAMES: [&'static str; 4] = ["all", "story", "rationale", "story+rationale"];
+    pub const NAMES: [&'static str; 5] =
+        ["all", "story", "rationale", "story+rationale", "generated"];
 }
 
 /// How recorded items are grouped into labels for the statistics.
@@ -256,6 +261,10 @@ pub struct RecordConfig {
     /// Recording conditions, in order (`label_by = "value-condition"` only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<RecordConditionConfig>,
+    /// With `positions = "generated"`: at most this many new tokens per reply (default
+    /// [`DEFAULT_RECORD_MAX_NEW_TOKENS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_tokens: Option<usize>,
     /// Poisson bootstrap replicates recorded for selection stability (0 = none; memory and
     /// file size grow `bootstrap + 1` times).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -281,7 +290,16 @@ pub struct RecordConfig {
 /// Batches between two record checkpoints when `record.checkpoint_every` is not set.
 pub const DEFAULT_CHECKPOINT_EVERY: usize = 50;
 
+/// New tokens per reply with `positions = "generated"` when `record.max_new_tokens` is not set
+/// (the C-voice follow-up's `max_tokens = 500`).
+pub const DEFAULT_RECORD_MAX_NEW_TOKENS: usize = 500;
+
 impl RecordConfig {
+    /// `max_new_tokens` with its default applied.
+    pub fn max_new_tokens(&self) -> usize {
+        self.max_new_tokens.unwrap_or(DEFAULT_RECORD_MAX_NEW_TOKENS)
+    }
+
     /// `checkpoint_every` with its default applied.
     pub fn checkpoint_every(&self) -> usize {
         self.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY)

@@ -134,6 +134,7 @@ const RECORD: &[Field] = &[
     req("template", Ty::Table(TEMPLATE)),
     opt("template_file", Ty::Table(TEMPLATE_FILE)),
     opt("conditions", Ty::RecordConditions),
+    opt("max_new_tokens", Ty::Count { min: 1 }),
     opt("bootstrap", Ty::Count { min: 0 }),
     opt("keep_item_means", Ty::Bool),
     opt("self_check", Ty::Bool),

@@ -113,7 +113,7 @@ fn run_eval(
 }
 
 /// Checks, right after the model loads and before any recording, that the backend can do what
-/// the evaluate stage will ask: generation for a generating evaluator
+/// the record and evaluate stages will ask: generation for `[record] positions = "generated"`, generation for a generating evaluator
 /// (`evaluator/support-percent`, an empty `generate` call) and position-restricted edits (an
 /// empty `score` call with an empty edit at those positions). Issue 7.
 ///
@@ -123,6 +123,16 @@ pub(crate) fn check_backend(
     backend: &mut dyn ModelBackend,
     spec: &RunSpec,
 ) -> Result<(), RunError> {
+    // `[record] positions = "generated"` records the model's replies.
+    if spec
+        .record
+        .as_ref()
+        .is_some_and(|r| r.positions == valex_manifest::Positions::Generated)
+    {
+        backend
+            .generate(&[], None)
+            .map_err(RunError::component("record"))?;
+    }
     let Some(ev) = &spec.evaluate else {
         return Ok(());
     };

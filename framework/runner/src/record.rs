@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use tracing::warn;
-use valex_core::{ActivationStats, Item, ItemKind, Language, ModelBackend, RecordBatch};
-use valex_manifest::{LabelBy, RecordConfig as RecordSpec};
+use valex_core::{
+    ActivationStats, GenerateRequest, Item, ItemKind, Language, ModelBackend, RecordBatch,
+};
+use valex_manifest::{LabelBy, Positions, RecordConfig as RecordSpec};
 
 use crate::error::RunError;
 use crate::resume::Checkpointer;
@@ -224,21 +226,8 @@ pub(crate) fn record(
             labels: Vec::new(),
             keys: Vec::new(),
         };
-        for &(li, key, it, ci) in chunk {
-            let (template, key_path) = row_template(rec, ci, it.language);
-            let r = render_item(template, it)
-                .map_err(|m| RunError::Config(format!("{key_path}: {m}")))?;
-            let enc = backend
-                .encode(&r.text)
-                .map_err(RunError::component("record"))?;
-            let mask: Vec<bool> = if spans.is_empty() {
-                vec![true; enc.ids.len()]
-            } else {
-                enc.offsets
-                    .iter()
-                    .map(|&(s, e)| overlaps(&r, spans, s, e))
-                    .collect()
-            };
+        let rows = rows_of(backend, rec, spans, chunk)?;
+        for ((li, key, it, _), (ids, mask)) in chunk.iter().zip(rows) {
             let n = mask.iter().filter(|&&m| m).count();
             if n == 0 {
                 // An item without counted tokens has no mean: it is left out of both levels,
@@ -248,11 +237,11 @@ pub(crate) fn record(
             }
             // Keys are ordinals within the label: the bootstrap weights of an item depend on
             // the seed, its label and this key only (not on batching or sharding).
-            stats.count_item(li, key, n as f64);
-            batch.ids.push(enc.ids);
+            stats.count_item(*li, *key, n as f64);
+            batch.ids.push(ids);
             batch.positions.push(mask);
-            batch.labels.push(li);
-            batch.keys.push(key);
+            batch.labels.push(*li);
+            batch.keys.push(*key);
         }
         if !batch.ids.is_empty() {
             backend
@@ -264,10 +253,75 @@ pub(crate) fn record(
     Ok(stats)
 }
 
+/// A row to forward: its token ids and the mask of its counted positions.
+type Row = (Vec<u32>, Vec<bool>);
+
+/// The token ids of each row of `chunk` and the mask of its counted positions. With
+/// `positions = "generated"` the rendered prompt goes through the backend's chat encoding and
+/// the model continues it greedily (at most `record.max_new_tokens`, stopping at its end of
+/// sequence); the row is prompt + reply, and the counted positions are the reply tokens that
+/// are fed back as inputs, i.e. every new token but the last: exactly the positions a decoding
+/// loop runs the model on after the prompt (the C-voice follow-up counts its vLLM decode
+/// steps). Otherwise the rendered prompt is encoded and `spans` selects the positions (none:
+/// every position).
+fn rows_of(
+    backend: &mut dyn ModelBackend,
+    rec: &RecordSpec,
+    spans: &[&str],
+    chunk: &[Chosen<'_>],
+) -> Result<Vec<Row>, RunError> {
+    let generated = rec.positions == Positions::Generated;
+    let mut rows = Vec::with_capacity(chunk.len());
+    for &(_, _, it, ci) in chunk {
+        let (template, key_path) = row_template(rec, ci, it.language);
+        let r =
+            render_item(template, it).map_err(|m| RunError::Config(format!("{key_path}: {m}")))?;
+        if generated {
+            let enc = backend
+                .encode_chat(None, &r.text)
+                .map_err(RunError::component("record"))?;
+            rows.push((enc.ids, Vec::new()));
+            continue;
+        }
+        let enc = backend
+            .encode(&r.text)
+            .map_err(RunError::component("record"))?;
+        let mask: Vec<bool> = if spans.is_empty() {
+            vec![true; enc.ids.len()]
+        } else {
+            enc.offsets
+                .iter()
+                .map(|&(s, e)| overlaps(&r, spans, s, e))
+                .collect()
+        };
+        rows.push((enc.ids, mask));
+    }
+    if generated {
+        let requests: Vec<GenerateRequest> = rows
+            .iter()
+            .map(|(ids, _)| GenerateRequest {
+                prompt: ids.clone(),
+                max_new_tokens: rec.max_new_tokens(),
+                stop_at_eos: true,
+                ..GenerateRequest::default()
+            })
+            .collect();
+        let replies = backend
+            .generate(&requests, None)
+            .map_err(RunError::component("record"))?;
+        for ((ids, mask), reply) in rows.iter_mut().zip(replies) {
+            let n = reply.tokens.len();
+            *mask = vec![false; ids.len()];
+            mask.extend((0..n).map(|k| k + 1 < n));
+            ids.extend(reply.tokens);
+        }
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valex_manifest::Positions;
 
     fn item(id: &str, value: &str, lang: Language, kind: ItemKind) -> Item {
         Item {
@@ -310,6 +364,7 @@ mod tests {
             self_check_tolerance: None,
             checkpoint_every: None,
             conditions: Vec::new(),
+            max_new_tokens: None,
         };
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(labels, vec!["b", "a"]);
@@ -360,6 +415,7 @@ mod tests {
             self_check: false,
             self_check_tolerance: None,
             checkpoint_every: None,
+            max_new_tokens: None,
         };
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(

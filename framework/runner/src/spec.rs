@@ -108,10 +108,12 @@ pub fn spec_from_plan(plan: ExperimentPlan) -> RunSpec {
     }
 }
 
-/// Span names a position selector counts (empty = every token).
+/// Span names a position selector counts (empty = every token of the prompt; for
+/// `generated`, the record stage marks the reply's tokens instead).
 pub fn position_spans(p: Positions) -> &'static [&'static str] {
     match p {
-        Positions::All => &[],
+        // Generated positions are not spans of the prompt (the record stage marks them).
+        Positions::All | Positions::Generated => &[],
         Positions::Story => &["story"],
         Positions::Rationale => &["rationale"],
         Positions::StoryRationale => &["story", "rationale"],

@@ -15,7 +15,7 @@ fn unknown_keys_top_level_and_nested_name_their_origin() {
         insta::assert_snapshot!(out, @r#"
             x.toml: experiment.seeed (from x.toml): unknown key "seeed" (did you mean "seed"?); known keys here: name, seed, description
             x.toml: model.parms (from flag --set model.parms.x=1): unknown key "parms" (did you mean "params"?); known keys here: backend, path, params
-            x.toml: record.tapp (from include base.toml): unknown key "tapp" (did you mean "tap"?); known keys here: tap, positions, label_by, languages, batch_size, max_items_per_label, template, template_file, conditions, bootstrap, keep_item_means, self_check, self_check_tolerance, checkpoint_every
+            x.toml: record.tapp (from include base.toml): unknown key "tapp" (did you mean "tap"?); known keys here: tap, positions, label_by, languages, batch_size, max_items_per_label, template, template_file, conditions, max_new_tokens, bootstrap, keep_item_means, self_check, self_check_tolerance, checkpoint_every
             x.toml: scroe (from x.toml): unknown key "scroe" (did you mean "score"?); known keys here: schema_version, experiment, model, dataset, record, score, intervention, evaluate, reporters, plugins
             "#);
     });
@@ -159,7 +159,7 @@ fn invalid_values_list_the_allowed_ones() {
     with_files(&[("x.toml", &x)], || {
         insta::assert_snapshot!(load_err("x.toml", &opts(&[], &[])), @r#"
             x.toml: experiment.name (from x.toml): invalid name "my demo/1": use only letters A-Z a-z, digits, `_`, `.` and `-` (it names run directories)
-            x.toml: record.positions (from x.toml): expected one of "all", "story", "rationale", "story+rationale", found "stroy" (did you mean "story"?)
+            x.toml: record.positions (from x.toml): expected one of "all", "story", "rationale", "story+rationale", "generated", found "stroy" (did you mean "story"?)
             x.toml: record.label_by (from x.toml): expected one of "value", "value-language", "language", "value-condition", found "lang"
             x.toml: record.languages[1] (from x.toml): expected one of "zh", "en", found "fr" (did you mean "en"?)
             x.toml: record.languages[2] (from x.toml): language "zh" is listed twice
@@ -245,7 +245,7 @@ fn many_problems_are_reported_at_once_in_schema_order() {
             x.toml: model.backend: missing required key (e.g. backend = "backend/candle")
             x.toml: model.params (from x.toml): expected a table of component params, found an array
             x.toml: dataset.extra (from x.toml): unknown key "extra"; known keys here: use, params
-            x.toml: record.positions (from x.toml): expected one of "all", "story", "rationale", "story+rationale", found "everything"
+            x.toml: record.positions (from x.toml): expected one of "all", "story", "rationale", "story+rationale", "generated", found "everything"
             x.toml: record.batch_size (from include base.toml): expected an integer >= 1, found string "x"
             x.toml: evaluate.random_controls (from env VALEX_EVALUATE__RANDOM_CONTROLS): expected a non-negative integer, found string "many"
             x.toml: reporters[0].param (from flag --set reporters=[{ use = "reporter/json", param = {} }]): unknown key "param" (did you mean "params"?); known keys here: use, params
