@@ -161,6 +161,10 @@ fn support_conflict_demo_scores_per_value_and_evaluates_each_condition_set() {
     for f in ["report.md", "report.html", "results.json"] {
         assert!(dir.join(f).is_file(), "{f}");
     }
+    // The reports name each condition set's cell by its label.
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("| 富强/support | zh |"), "{md}");
+    assert!(md.contains("| 富强/conflict | en |"), "{md}");
 }
 
 #[test]
