@@ -113,9 +113,10 @@ fn run_eval(
 }
 
 /// Checks, right after the model loads and before any recording, that the backend can do what
-/// the record and evaluate stages will ask: generation for `[record] positions = "generated"`, generation for a generating evaluator
-/// (`evaluator/support-percent`, an empty `generate` call) and position-restricted edits (an
-/// empty `score` call with an empty edit at those positions). Issue 7.
+/// the record and evaluate stages will ask: generation (an empty `generate` call) for
+/// `[record] positions = "generated"` and for a generating evaluator
+/// (`evaluator/support-percent`), and position-restricted edits (an empty `score` call with an
+/// empty edit at those positions). Issue 7.
 ///
 /// # Errors
 /// The backend's one-line refusal, as stage `evaluate`.
