@@ -19,5 +19,6 @@ mod resume;
 mod score;
 mod scorers;
 mod shard;
+mod support_conflict;
 mod templates;
 mod verify;

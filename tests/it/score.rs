@@ -69,3 +69,68 @@ fn score_with_unknown_label_exits_4_listing_labels() {
     assert!(out.stderr.contains("富强/suport"), "{}", out.stderr);
     assert!(out.stderr.contains("富强/support"), "{}", out.stderr);
 }
+
+/// `--group-by value` scores each value over its own two labels in one call: all 12 values'
+/// published masks, in both of the authors' settings (the per-value identification of the
+/// support/conflict variant, as `[score] group_by = "value"` runs it).
+#[test]
+fn score_group_by_value_reproduces_every_published_mask_in_one_call() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("skipping: ../shared is absent, so the released counts cannot be read");
+        return;
+    };
+    let counts = shared.join("reference/c-voice-qwen2.5-7b");
+    let published: Value =
+        serde_json::from_slice(&std::fs::read(counts.join("published_masks.json")).unwrap())
+            .unwrap();
+    for (setting, rate) in [("semantic", "0.5"), ("decision", "0.95")] {
+        let case = Case::new().args([
+            "score",
+            "--counts",
+            counts.to_str().unwrap(),
+            "--group-by",
+            "value",
+            "--set",
+            &format!("scorer.filter_rate={rate}"),
+            "--set",
+            &format!("scorer.activation_bar_ratio={rate}"),
+            "--set",
+            "scorer.normalize_by=items",
+            "--out",
+            "sets.json",
+        ]);
+        case.assert_exit(0);
+        let got: Value =
+            serde_json::from_slice(&std::fs::read(case.path().join("sets.json")).unwrap()).unwrap();
+        let values: Vec<&String> = published.as_object().unwrap().keys().collect();
+        assert_eq!(values.len(), 12);
+        for value in values {
+            for cond in ["support", "conflict"] {
+                assert_eq!(
+                    got["neurons"][format!("{value}/{cond}")],
+                    published[value][setting][cond],
+                    "{value} {setting} {cond}"
+                );
+            }
+        }
+        assert_eq!(got["provenance"]["details"]["group_by"], "value");
+        assert_eq!(
+            got["provenance"]["details"]["groups"]
+                .as_array()
+                .unwrap()
+                .len(),
+            12
+        );
+    }
+    Case::new()
+        .args([
+            "score",
+            "--counts",
+            counts.to_str().unwrap(),
+            "--group-by",
+            "values",
+            "--out",
+            "x.json",
+        ])
+        .assert_exit(2);
+}

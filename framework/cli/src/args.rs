@@ -123,6 +123,10 @@ pub(crate) struct ScoreArgs {
     /// The scorer (`lape` or `scorer/lape`).
     #[arg(long, default_value = "scorer/lape")]
     pub scorer: String,
+    /// Run the scorer once per group of labels and concatenate the sets, as `[score] group_by`:
+    /// `value` groups the labels sharing the part before `/` (`富强/support`, `富强/conflict`).
+    #[arg(long, value_name = "value")]
+    pub group_by: Option<String>,
     /// Scorer params: --set scorer.KEY=VALUE; selection rules: --set selection.KEY=VALUE
     /// (e.g. selection.rule=top-k, selection.k=100, selection.sign=both).
     #[arg(long = "set", value_name = "scorer.KEY=VALUE")]

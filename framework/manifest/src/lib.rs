@@ -43,10 +43,11 @@ pub use overrides::{ENV_SECTIONS, parse_set_value};
 pub use plan::{ComponentIds, ExperimentPlan, load_and_resolve, resolve};
 pub use plugins::{PluginRef, plugin_refs};
 pub use raw::{
-    ComponentConfig, ConditionConfig, DEFAULT_CHECKPOINT_EVERY, DatasetConfig, EDIT_POSITIONS,
-    EvaluateConfig, ExperimentConfig, InterventionConfig, LabelBy, Manifest, ModelConfig,
-    NeutralTextConfig, PluginConfig, Positions, RESERVED_CONDITION_NAMES, RecordConfig,
-    SCHEMA_VERSION, TemplateConfig, is_reserved_condition_name,
+    ComponentConfig, ConditionConfig, DEFAULT_CHECKPOINT_EVERY, DEFAULT_RECORD_MAX_NEW_TOKENS,
+    DatasetConfig, EDIT_POSITIONS, EvaluateConfig, ExperimentConfig, GroupBy, InterventionConfig,
+    LabelBy, Manifest, ModelConfig, NeutralTextConfig, PluginConfig, Positions,
+    RESERVED_CONDITION_NAMES, RecordConditionConfig, RecordConfig, SCHEMA_VERSION, ScoreConfig,
+    TemplateConfig, is_reserved_condition_name,
 };
 pub use template::{
     PLACEHOLDERS, Rendered, Segment, TemplateError, parse_template, render_template,

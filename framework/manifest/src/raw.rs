@@ -30,7 +30,7 @@ pub struct Manifest {
     pub record: Option<RecordConfig>,
     /// The neuron scorer; `None` when the manifest has no `[score]` section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub score: Option<ComponentConfig>,
+    pub score: Option<ScoreConfig>,
     /// The intervention applied to selected neurons (default `intervention/zero`).
     pub intervention: InterventionConfig,
     /// The behaviour evaluation; `None` when the manifest has no `[evaluate]` section.
@@ -101,6 +101,43 @@ pub struct ComponentConfig {
     pub params: serde_json::Value,
 }
 
+/// `[score]`: the neuron scorer, and whether it runs once over all labels or once per group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreConfig {
+    /// Scorer component id, e.g. `scorer/lape`.
+    #[serde(rename = "use")]
+    pub id: String,
+    /// Opaque params for the scorer factory (a JSON object).
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+    /// Run the scorer once per group of labels instead of once over all of them; absent =
+    /// one run over every label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<GroupBy>,
+}
+
+/// How `[score] group_by` groups the statistics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupBy {
+    /// Labels that share the part before the first `/` (`富强/support`, `富强/conflict`).
+    #[serde(rename = "value")]
+    Value,
+}
+
+impl GroupBy {
+    /// Every accepted spelling, in documentation order.
+    pub const NAMES: [&'static str; 1] = ["value"];
+
+    /// The group of `label`: for `value`, the part before the first `/` (the whole label when
+    /// it has none).
+    pub fn group_of(self, label: &str) -> &str {
+        match self {
+            GroupBy::Value => label.split_once('/').map_or(label, |(v, _)| v),
+        }
+    }
+}
+
 /// `[intervention]`: the intervention of the `targeted` condition and of the controls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,11 +172,16 @@ pub enum Positions {
     /// The tokens of the story and of the rationale.
     #[serde(rename = "story+rationale")]
     StoryRationale,
+    /// The tokens the model generates in reply to the rendered prompt (greedy decoding, at
+    /// most `record.max_new_tokens`), as the C-voice follow-up code counts decode steps.
+    #[serde(rename = "generated")]
+    Generated,
 }
 
 impl Positions {
     /// Every accepted spelling, in documentation order.
-    pub const NAMES: [&'static str; 4] = ["all", "story", "rationale", "story+rationale"];
+    pub const NAMES: [&'static str; 5] =
+        ["all", "story", "rationale", "story+rationale", "generated"];
 }
 
 /// How recorded items are grouped into labels for the statistics.
@@ -154,11 +196,27 @@ pub enum LabelBy {
     /// One label per language (`zh`, `en`), every value pooled: LAPE's language neurons.
     #[serde(rename = "language")]
     Language,
+    /// One label per value and record condition (`诚信/support`, `诚信/conflict`): every item
+    /// is recorded once per `[[record.conditions]]` entry, with that condition's template.
+    #[serde(rename = "value-condition")]
+    ValueCondition,
 }
 
 impl LabelBy {
     /// Every accepted spelling, in documentation order.
-    pub const NAMES: [&'static str; 3] = ["value", "value-language", "language"];
+    pub const NAMES: [&'static str; 4] = ["value", "value-language", "language", "value-condition"];
+}
+
+/// `[[record.conditions]]`: one recording condition (the C-voice follow-up's `support` and
+/// `conflict` prompts): every activation item is recorded once per condition, with the
+/// condition's own template, under the label `<value>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConditionConfig {
+    /// The condition's name, the part after `/` in its labels (`[A-Za-z0-9_.-]+`, unique).
+    pub name: String,
+    /// The condition's prompt template per language (after layering, `template_file`'s text).
+    pub template: TemplateConfig,
 }
 
 /// Prompt templates of the statistics pass, one per language.
@@ -197,8 +255,16 @@ pub struct RecordConfig {
     pub batch_size: usize,
     /// At most this many items per label (0 = all).
     pub max_items_per_label: usize,
-    /// Prompt templates.
+    /// Prompt templates (not used with `label_by = "value-condition"`, whose conditions have
+    /// their own).
     pub template: TemplateConfig,
+    /// Recording conditions, in order (`label_by = "value-condition"` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<RecordConditionConfig>,
+    /// With `positions = "generated"`: at most this many new tokens per reply (default
+    /// [`DEFAULT_RECORD_MAX_NEW_TOKENS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_tokens: Option<usize>,
     /// Poisson bootstrap replicates recorded for selection stability (0 = none; memory and
     /// file size grow `bootstrap + 1` times).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -224,7 +290,16 @@ pub struct RecordConfig {
 /// Batches between two record checkpoints when `record.checkpoint_every` is not set.
 pub const DEFAULT_CHECKPOINT_EVERY: usize = 50;
 
+/// New tokens per reply with `positions = "generated"` when `record.max_new_tokens` is not set
+/// (the C-voice follow-up's `max_tokens = 500`).
+pub const DEFAULT_RECORD_MAX_NEW_TOKENS: usize = 500;
+
 impl RecordConfig {
+    /// `max_new_tokens` with its default applied.
+    pub fn max_new_tokens(&self) -> usize {
+        self.max_new_tokens.unwrap_or(DEFAULT_RECORD_MAX_NEW_TOKENS)
+    }
+
     /// `checkpoint_every` with its default applied.
     pub fn checkpoint_every(&self) -> usize {
         self.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY)

@@ -1,4 +1,5 @@
-//! `[record] template_file = { zh = "...", en = "..." }`: prompt templates kept in files.
+//! `[record] template_file = { zh = "...", en = "..." }` (and the same key of each
+//! `[[record.conditions]]` entry): prompt templates kept in files.
 //!
 //! After layering, each `record.template_file.<lang>` is read (relative to the top-level
 //! manifest's folder, like component params paths) and its text replaces
@@ -28,8 +29,9 @@ fn dict_mut<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut figment::value::D
     }
 }
 
-/// Reads every `record.template_file.<lang>` into `record.template.<lang>`. Returns the new
-/// origins (`record.template.zh` → the file's path) for the caller to record.
+/// Reads every `record.template_file.<lang>` into `record.template.<lang>`, and every
+/// `record.conditions[i].template_file.<lang>` into `record.conditions[i].template.<lang>`.
+/// Returns the new origins (`record.template.zh` → the file's path) for the caller to record.
 pub(crate) fn inline(
     root: &mut Value,
     base_dir: &Path,
@@ -40,7 +42,36 @@ pub(crate) fn inline(
     let Some(record) = dict_mut(root, "record") else {
         return new_origins;
     };
-    let files: Vec<(&str, String)> = match record.get("template_file") {
+    inline_table(
+        record,
+        "record",
+        base_dir,
+        origins,
+        errors,
+        &mut new_origins,
+    );
+    if let Some(Value::Array(_, conditions)) = record.get_mut("conditions") {
+        for (i, c) in conditions.iter_mut().enumerate() {
+            if let Value::Dict(_, d) = c {
+                let path = format!("record.conditions[{i}]");
+                inline_table(d, &path, base_dir, origins, errors, &mut new_origins);
+            }
+        }
+    }
+    new_origins
+}
+
+/// Reads `<path>.template_file.<lang>` of the table `table` (at key path `path`) into
+/// `<path>.template.<lang>`.
+fn inline_table(
+    table: &mut figment::value::Dict,
+    path: &str,
+    base_dir: &Path,
+    origins: &Origins,
+    errors: &mut Vec<ManifestError>,
+    new_origins: &mut Vec<(String, String)>,
+) {
+    let files: Vec<(&str, String)> = match table.get("template_file") {
         Some(Value::Dict(_, d)) => LANGUAGES
             .iter()
             .filter_map(|&l| match d.get(l) {
@@ -48,12 +79,12 @@ pub(crate) fn inline(
                 _ => None, // absent, or a wrong type that the schema check reports
             })
             .collect(),
-        _ => return new_origins,
+        _ => return,
     };
     for (lang, rel) in files {
-        let key = format!("record.template_file.{lang}");
-        let path = base_dir.join(&rel);
-        let text = match std::fs::read_to_string(&path) {
+        let key = format!("{path}.template_file.{lang}");
+        let file = base_dir.join(&rel);
+        let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) => {
                 errors.push(
@@ -61,7 +92,7 @@ pub(crate) fn inline(
                         K::Read,
                         format!(
                             "cannot read template file {} (relative to the manifest's folder): {e}",
-                            path.display()
+                            file.display()
                         ),
                     )
                     .at(&key)
@@ -75,32 +106,34 @@ pub(crate) fn inline(
             .or_else(|| text.strip_suffix('\n'))
             .unwrap_or(&text)
             .to_owned();
-        let template = match record.get_mut("template") {
-            Some(Value::Dict(_, d)) => d,
-            _ => {
-                record.insert(
-                    "template".into(),
-                    Value::Dict(figment::value::Tag::Default, Default::default()),
-                );
-                match record.get_mut("template") {
-                    Some(Value::Dict(_, d)) => d,
-                    _ => unreachable!("inserted just above"),
-                }
-            }
-        };
-        template.insert(lang.into(), Value::from(text));
+        if !matches!(table.get("template"), Some(Value::Dict(..))) {
+            table.insert(
+                "template".into(),
+                Value::Dict(figment::value::Tag::Default, Default::default()),
+            );
+        }
+        if let Some(Value::Dict(_, template)) = table.get_mut("template") {
+            template.insert(lang.into(), Value::from(text));
+        }
         new_origins.push((
-            format!("record.template.{lang}"),
-            path.display().to_string(),
+            format!("{path}.template.{lang}"),
+            file.display().to_string(),
         ));
     }
-    new_origins
 }
 
-/// Removes `record.template_file` (its files were read into `record.template`).
+/// Removes `record.template_file` and every `record.conditions[i].template_file` (their files
+/// were read into the `template` tables).
 pub(crate) fn strip(root: &mut Value) {
     if let Some(record) = dict_mut(root, "record") {
         record.remove("template_file");
+        if let Some(Value::Array(_, conditions)) = record.get_mut("conditions") {
+            for c in conditions {
+                if let Value::Dict(_, d) = c {
+                    d.remove("template_file");
+                }
+            }
+        }
     }
 }
 
@@ -161,5 +194,38 @@ mod tests {
                 "{out}"
             );
         });
+    }
+
+    #[test]
+    fn record_conditions_read_their_own_template_files() {
+        let m = format!(
+            "{HEAD}[record]\nlabel_by = \"value-condition\"\n[[record.conditions]]\nname = \"support\"\ntemplate_file = {{ zh = \"t/s.zh.txt\", en = \"t/s.en.txt\" }}\n[[record.conditions]]\nname = \"conflict\"\ntemplate = {{ zh = \"{{conflict_motive}}：{{story}}\", en = \"{{conflict_motive}}: {{story}}\" }}\n"
+        );
+        with_files(
+            &[
+                ("exp/m.toml", &m),
+                ("exp/t/s.zh.txt", "「{value_name}」{story}\n"),
+                ("exp/t/s.en.txt", "\"{value_name}\" {story}\n"),
+            ],
+            || {
+                let l = load_ok("exp/m.toml", &opts(&[], &[]));
+                let rec = l.manifest.record.as_ref().unwrap();
+                let names: Vec<&str> = rec.conditions.iter().map(|c| c.name.as_str()).collect();
+                assert_eq!(names, ["support", "conflict"]);
+                assert_eq!(rec.conditions[0].template.zh, "「{value_name}」{story}");
+                assert_eq!(rec.conditions[0].template.en, "\"{value_name}\" {story}");
+                assert_eq!(rec.conditions[1].template.en, "{conflict_motive}: {story}");
+                assert_eq!(
+                    l.origin("record.conditions[0].template.en"),
+                    Some("exp/t/s.en.txt")
+                );
+                assert!(
+                    !l.resolved_toml.contains("template_file"),
+                    "{}",
+                    l.resolved_toml
+                );
+                assert!(l.resolved_toml.contains("[[record.conditions]]"));
+            },
+        );
     }
 }

@@ -13,7 +13,7 @@ use crate::convert::{as_integer, describe};
 use crate::error::{ManifestError, ManifestErrorKind as K};
 use crate::files::version_error;
 use crate::load::{Origins, child};
-use crate::raw::{EDIT_POSITIONS, LabelBy, Positions, is_reserved_condition_name};
+use crate::raw::{EDIT_POSITIONS, GroupBy, LabelBy, Positions, is_reserved_condition_name};
 use crate::template::parse_template;
 
 /// The type (and rules) of one key.
@@ -45,6 +45,8 @@ enum Ty {
     Plugins,
     /// An array of `[[evaluate.conditions]]` tables (unique, unreserved names).
     Conditions,
+    /// An array of `[[record.conditions]]` tables (unique names).
+    RecordConditions,
     /// `schema_version`.
     Version,
 }
@@ -104,6 +106,7 @@ const DATASET: &[Field] = &[
 const SCORE: &[Field] = &[
     req_eg("use", Ty::Str, "\"scorer/lape\""),
     opt("params", Ty::Params),
+    opt("group_by", Ty::OneOf(&GroupBy::NAMES)),
 ];
 const INTERVENTION: &[Field] = &[
     req_eg("use", Ty::Str, "\"intervention/zero\""),
@@ -130,11 +133,18 @@ const RECORD: &[Field] = &[
     req("max_items_per_label", Ty::Count { min: 0 }),
     req("template", Ty::Table(TEMPLATE)),
     opt("template_file", Ty::Table(TEMPLATE_FILE)),
+    opt("conditions", Ty::RecordConditions),
+    opt("max_new_tokens", Ty::Count { min: 1 }),
     opt("bootstrap", Ty::Count { min: 0 }),
     opt("keep_item_means", Ty::Bool),
     opt("self_check", Ty::Bool),
     opt("self_check_tolerance", Ty::Positive),
     opt("checkpoint_every", Ty::Count { min: 0 }),
+];
+const RECORD_CONDITION: &[Field] = &[
+    req_eg("name", Ty::Name, "\"support\""),
+    req("template", Ty::Table(TEMPLATE)),
+    opt("template_file", Ty::Table(TEMPLATE_FILE)),
 ];
 const EVALUATE: &[Field] = &[
     req_eg("use", Ty::Str, "\"evaluator/forced-choice\""),
@@ -201,6 +211,7 @@ pub(crate) fn check(root: &Value, origins: &Origins) -> Vec<ManifestError> {
             }
         }
     }
+    record_condition_rules(root, origins, &mut w.errors);
     let by_language = root
         .find_ref("record.label_by")
         .and_then(Value::as_str)
@@ -221,6 +232,38 @@ pub(crate) fn check(root: &Value, origins: &Origins) -> Vec<ManifestError> {
         );
     }
     w.errors
+}
+
+/// `label_by = "value-condition"` and `[[record.conditions]]` go together: one without the
+/// other is an error at the key that is there.
+fn record_condition_rules(root: &Value, origins: &Origins, errors: &mut Vec<ManifestError>) {
+    let Some(record) = root.find_ref("record") else {
+        return;
+    };
+    let by_condition = record
+        .find_ref("label_by")
+        .and_then(Value::as_str)
+        .is_some_and(|b| b == "value-condition");
+    let n_conditions = record
+        .find_ref("conditions")
+        .and_then(Value::as_array)
+        .map(<[Value]>::len);
+    let (key, message) = match (by_condition, n_conditions) {
+        (true, None | Some(0)) => (
+            "record.label_by",
+            "label_by = \"value-condition\" records each item once per [[record.conditions]] entry, but none is given (e.g. [[record.conditions]] name = \"support\" with template_file = { zh = \"...\", en = \"...\" })",
+        ),
+        (false, Some(_)) => (
+            "record.conditions",
+            "[[record.conditions]] are recorded only with label_by = \"value-condition\" (labels <value>/<condition>); set record.label_by = \"value-condition\" or remove the conditions",
+        ),
+        _ => return,
+    };
+    errors.push(
+        ManifestError::new(K::Rule, message)
+            .at(key)
+            .from_origin(origins.get(key)),
+    );
 }
 
 struct Walker<'a> {
@@ -375,6 +418,10 @@ impl Walker<'_> {
                 None => self.wrong_type(key, "an array of tables ([[evaluate.conditions]])", v),
                 Some(items) => self.conditions(key, items),
             },
+            Ty::RecordConditions => match v.as_array() {
+                None => self.wrong_type(key, "an array of tables ([[record.conditions]])", v),
+                Some(items) => self.record_conditions(key, items),
+            },
             Ty::Version => {
                 if let Some(e) = version_error(v) {
                     self.errors
@@ -413,6 +460,28 @@ impl Walker<'_> {
                 );
             }
             seen.push(name);
+        }
+    }
+
+    fn record_conditions(&mut self, key: &str, items: &[Value]) {
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let k = format!("{key}[{i}]");
+            self.table(&k, item, RECORD_CONDITION);
+            if let Some(name) = item
+                .as_dict()
+                .and_then(|d| d.get("name"))
+                .and_then(Value::as_str)
+            {
+                if seen.contains(&name) {
+                    self.push(
+                        K::InvalidValue,
+                        &child(&k, "name"),
+                        format!("record condition name {name:?} is used twice"),
+                    );
+                }
+                seen.push(name);
+            }
         }
     }
 

@@ -113,7 +113,8 @@ impl CheckReport {
 }
 
 /// The sample: the first `n` activation items of the record languages rendered with the
-/// record template, or the first `n` items' stories without a `[record]` section.
+/// record template (the first record condition's, with `label_by = "value-condition"`), or
+/// the first `n` items' stories without a `[record]` section.
 ///
 /// # Errors
 /// A template that does not render.
@@ -132,9 +133,11 @@ pub fn sample_texts(
                 if it.kind != ItemKind::Activation || !rec.languages.contains(&it.language) {
                     continue;
                 }
-                let r = render_item(rec.template.for_language(it.language), it).map_err(|m| {
-                    RunError::Config(format!("record.template.{}: {m}", it.language.as_str()))
-                })?;
+                // With record conditions, the first condition's template stands for all.
+                let ci = (rec.label_by == valex_manifest::LabelBy::ValueCondition).then_some(0);
+                let (template, key) = crate::record::row_template(rec, ci, it.language);
+                let r = render_item(template, it)
+                    .map_err(|m| RunError::Config(format!("{key}: {m}")))?;
                 out.push(r.text);
             }
             None => out.push(it.story.clone()),

@@ -113,9 +113,10 @@ fn run_eval(
 }
 
 /// Checks, right after the model loads and before any recording, that the backend can do what
-/// the evaluate stage will ask: generation for a generating evaluator
-/// (`evaluator/support-percent`, an empty `generate` call) and position-restricted edits (an
-/// empty `score` call with an empty edit at those positions). Issue 7.
+/// the record and evaluate stages will ask: generation (an empty `generate` call) for
+/// `[record] positions = "generated"` and for a generating evaluator
+/// (`evaluator/support-percent`), and position-restricted edits (an empty `score` call with an
+/// empty edit at those positions). Issue 7.
 ///
 /// # Errors
 /// The backend's one-line refusal, as stage `evaluate`.
@@ -123,6 +124,16 @@ pub(crate) fn check_backend(
     backend: &mut dyn ModelBackend,
     spec: &RunSpec,
 ) -> Result<(), RunError> {
+    // `[record] positions = "generated"` records the model's replies.
+    if spec
+        .record
+        .as_ref()
+        .is_some_and(|r| r.positions == valex_manifest::Positions::Generated)
+    {
+        backend
+            .generate(&[], None)
+            .map_err(RunError::component("record"))?;
+    }
     let Some(ev) = &spec.evaluate else {
         return Ok(());
     };
@@ -200,7 +211,7 @@ pub(crate) fn evaluate(
         // covers every value, so the value joins the key.
         let control_key = match rec.label_by {
             LabelBy::Language => format!("{label}/{value}"),
-            LabelBy::Value | LabelBy::ValueLanguage => label.clone(),
+            LabelBy::Value | LabelBy::ValueLanguage | LabelBy::ValueCondition => label.clone(),
         };
         let mut eval_items: Vec<Item> = items
             .iter()
@@ -340,9 +351,14 @@ pub(crate) fn evaluate(
             sum_random += d;
             n_random += 1;
         }
+        // With record conditions a value has a set per condition: the row names the label.
+        let row_name = match rec.label_by {
+            LabelBy::ValueCondition => label.as_str(),
+            _ => value.as_str(),
+        };
         table.push_str(&format!(
             "{:<10} {:<4} {:>5} {:>8} {:>9.3} {:>+9.3} {:>9}\n",
-            value,
+            row_name,
             lang.as_str(),
             eval_items.len(),
             set.len(),
@@ -476,7 +492,8 @@ pub(crate) fn evaluate(
 /// cell was not evaluated): the diagonal is the targeted ablation, the rest the specificity
 /// controls.
 /// The evaluation cells, in order: `(label, set, language, value)` for every selected set and
-/// evaluation language. A value label is evaluated on its value's items in every language; a
+/// evaluation language. A value label is evaluated on its value's items in every language, and
+/// so is a value-condition label (`诚信/support`, on the items of `诚信`); a
 /// value-language label (`诚信/zh`) only in its language; a language label (`zh`) on the items
 /// of every value in its language (values in order of first appearance in the data).
 fn cell_plan<'a>(
@@ -490,6 +507,14 @@ fn cell_plan<'a>(
         for &lang in languages {
             let values: Vec<String> = match by {
                 LabelBy::Value => vec![label.clone()],
+                LabelBy::ValueCondition => {
+                    vec![
+                        label
+                            .split_once('/')
+                            .map_or(label.as_str(), |(v, _)| v)
+                            .to_owned(),
+                    ]
+                }
                 LabelBy::ValueLanguage => match label.rsplit_once('/') {
                     Some((v, l)) if l == lang.as_str() => vec![v.to_owned()],
                     _ => Vec::new(),
@@ -630,5 +655,38 @@ mod tests {
             let e = a.edit(&set, "mlp.gate_act", &info(), &stats(1.0)).unwrap();
             assert_eq!(e.positions, p);
         }
+    }
+
+    #[test]
+    fn value_condition_labels_are_evaluated_on_their_values_items_in_every_language() {
+        let sets = vec![
+            (
+                "b/support".to_owned(),
+                NeuronSet::from_layers(vec![vec![0]]),
+            ),
+            (
+                "b/conflict".to_owned(),
+                NeuronSet::from_layers(vec![vec![1]]),
+            ),
+        ];
+        let plan = cell_plan(
+            &sets,
+            &[Language::Zh, Language::En],
+            LabelBy::ValueCondition,
+            &[],
+        );
+        let got: Vec<(&str, &str, String)> = plan
+            .iter()
+            .map(|(l, _, lang, v)| (l.as_str(), lang.as_str(), v.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("b/support", "zh", "b".to_owned()),
+                ("b/support", "en", "b".to_owned()),
+                ("b/conflict", "zh", "b".to_owned()),
+                ("b/conflict", "en", "b".to_owned()),
+            ]
+        );
     }
 }

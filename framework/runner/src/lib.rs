@@ -14,6 +14,7 @@ pub mod check;
 mod controls;
 mod error;
 mod evaluate;
+pub mod grouped;
 mod perplexity;
 mod pipeline;
 pub mod progress;
@@ -33,8 +34,8 @@ pub use record::{Shard, merge_statistics};
 pub use resume::{InputRecord, PartialRun, Progress, RecordProgress};
 pub use run_dir::{RunDir, write_atomic};
 pub use spec::{
-    ComponentRecord, Components, RunSpec, label_of, overlaps, position_spans, render_item,
-    spec_from_plan,
+    ComponentRecord, Components, RunSpec, condition_label, label_of, overlaps, position_spans,
+    render_item, spec_from_plan,
 };
 pub use verify::{
     InputProblem, OutputDiff, check_inputs, compare_outputs, item_changes, item_digests,

@@ -329,8 +329,20 @@ fn run_staged(
             "statistics_sha256": stats_sha,
             "labels": stats.labels.iter().map(|l| json!({"name": l.name, "items": l.items, "tokens": l.tokens})).collect::<Vec<_>>(),
         });
+        if !rec.conditions.is_empty() {
+            results["record"]["conditions"] =
+                json!(rec.conditions.iter().map(|c| &c.name).collect::<Vec<_>>());
+        }
 
         if let Some(scorer) = &c.scorer {
+            // `[score] group_by`: the scorer runs once per group of labels.
+            let grouped = spec
+                .score_group_by
+                .map(|by| crate::grouped::GroupedScorer::new(scorer.as_ref(), by));
+            let scorer: &dyn valex_core::Scorer = match &grouped {
+                Some(g) => g,
+                None => scorer.as_ref(),
+            };
             let labels = stats.label_names();
             let out = timer.time("score", || {
                 scorer
@@ -346,14 +358,8 @@ fn run_staged(
             // Selection stability over the bootstrap replicates recorded (record.bootstrap).
             let stability = if stats.n_replicates() > 0 {
                 Some(timer.time("stability", || {
-                    crate::stability::selection_stability(
-                        scorer.as_ref(),
-                        &stats,
-                        &labels,
-                        &out.sets,
-                        None,
-                    )
-                    .map_err(RunError::component("score"))
+                    crate::stability::selection_stability(scorer, &stats, &labels, &out.sets, None)
+                        .map_err(RunError::component("score"))
                 })?)
             } else {
                 None

@@ -6,12 +6,14 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use tracing::warn;
-use valex_core::{ActivationStats, Item, ItemKind, ModelBackend, RecordBatch};
-use valex_manifest::RecordConfig as RecordSpec;
+use valex_core::{
+    ActivationStats, GenerateRequest, Item, ItemKind, Language, ModelBackend, RecordBatch,
+};
+use valex_manifest::{LabelBy, Positions, RecordConfig as RecordSpec};
 
 use crate::error::RunError;
 use crate::resume::Checkpointer;
-use crate::spec::{label_of, overlaps, position_spans, render_item};
+use crate::spec::{condition_label, label_of, overlaps, position_spans, render_item};
 
 /// Merges shard statistics written by [`record_statistics`]: all parts must come from the same
 /// inputs and record settings, and their shards must be exactly `1..=n` of one `n`.
@@ -80,32 +82,65 @@ pub fn merge_statistics(parts: &[PathBuf]) -> Result<(ActivationStats, Value), R
     Ok((stats, prov))
 }
 
+/// One recorded row: the label index, the key (the row's ordinal within its label), the item
+/// and the `[[record.conditions]]` entry whose template renders it (`None`: `record.template`).
+pub(crate) type Chosen<'a> = (usize, u64, &'a Item, Option<usize>);
+
 /// The labels of the activation items used, in order of first appearance, and the chosen
-/// items as `(label index, key, item)`; the key is the item's ordinal within its label, so it
-/// is the same whether or not the items are split into shards.
+/// rows; the key is the row's ordinal within its label, so it is the same whether or not the
+/// rows are split into shards. With `label_by = "value-condition"` every item gives one row
+/// per record condition, in the conditions' order (labels `<value>/<condition>`).
 pub(crate) fn record_items<'a>(
     rec: &RecordSpec,
     items: &'a [Item],
-) -> (Vec<String>, Vec<(usize, u64, &'a Item)>) {
+) -> (Vec<String>, Vec<Chosen<'a>>) {
     let mut labels: Vec<String> = Vec::new();
     let mut per_label: Vec<usize> = Vec::new();
     let mut chosen = Vec::new();
+    let conditions: Vec<Option<usize>> = if rec.label_by == LabelBy::ValueCondition {
+        (0..rec.conditions.len()).map(Some).collect()
+    } else {
+        vec![None]
+    };
     for it in items {
         if it.kind != ItemKind::Activation || !rec.languages.contains(&it.language) {
             continue;
         }
-        let label = label_of(rec.label_by, &it.value, it.language);
-        let li = labels.iter().position(|l| *l == label).unwrap_or_else(|| {
-            labels.push(label);
-            per_label.push(0);
-            labels.len() - 1
-        });
-        if rec.max_items_per_label == 0 || per_label[li] < rec.max_items_per_label {
-            chosen.push((li, per_label[li] as u64, it));
-            per_label[li] += 1;
+        for &ci in &conditions {
+            let label = match ci {
+                Some(c) => condition_label(&it.value, &rec.conditions[c].name),
+                None => label_of(rec.label_by, &it.value, it.language),
+            };
+            let li = labels.iter().position(|l| *l == label).unwrap_or_else(|| {
+                labels.push(label);
+                per_label.push(0);
+                labels.len() - 1
+            });
+            if rec.max_items_per_label == 0 || per_label[li] < rec.max_items_per_label {
+                chosen.push((li, per_label[li] as u64, it, ci));
+                per_label[li] += 1;
+            }
         }
     }
     (labels, chosen)
+}
+
+/// The template of a chosen row and its key path in errors.
+pub(crate) fn row_template(
+    rec: &RecordSpec,
+    ci: Option<usize>,
+    language: Language,
+) -> (&str, String) {
+    match ci {
+        Some(c) => (
+            rec.conditions[c].template.for_language(language),
+            format!("record.conditions[{c}].template.{}", language.as_str()),
+        ),
+        None => (
+            rec.template.for_language(language),
+            format!("record.template.{}", language.as_str()),
+        ),
+    }
 }
 
 /// A deterministic part of the recording: shard `index` (1-based) of `count` takes the chosen
@@ -191,22 +226,8 @@ pub(crate) fn record(
             labels: Vec::new(),
             keys: Vec::new(),
         };
-        for &(li, key, it) in chunk {
-            let template = rec.template.for_language(it.language);
-            let r = render_item(template, it).map_err(|m| {
-                RunError::Config(format!("record.template.{}: {m}", it.language.as_str()))
-            })?;
-            let enc = backend
-                .encode(&r.text)
-                .map_err(RunError::component("record"))?;
-            let mask: Vec<bool> = if spans.is_empty() {
-                vec![true; enc.ids.len()]
-            } else {
-                enc.offsets
-                    .iter()
-                    .map(|&(s, e)| overlaps(&r, spans, s, e))
-                    .collect()
-            };
+        let rows = rows_of(backend, rec, spans, chunk)?;
+        for ((li, key, it, _), (ids, mask)) in chunk.iter().zip(rows) {
             let n = mask.iter().filter(|&&m| m).count();
             if n == 0 {
                 // An item without counted tokens has no mean: it is left out of both levels,
@@ -216,11 +237,11 @@ pub(crate) fn record(
             }
             // Keys are ordinals within the label: the bootstrap weights of an item depend on
             // the seed, its label and this key only (not on batching or sharding).
-            stats.count_item(li, key, n as f64);
-            batch.ids.push(enc.ids);
+            stats.count_item(*li, *key, n as f64);
+            batch.ids.push(ids);
             batch.positions.push(mask);
-            batch.labels.push(li);
-            batch.keys.push(key);
+            batch.labels.push(*li);
+            batch.keys.push(*key);
         }
         if !batch.ids.is_empty() {
             backend
@@ -232,11 +253,75 @@ pub(crate) fn record(
     Ok(stats)
 }
 
+/// A row to forward: its token ids and the mask of its counted positions.
+type Row = (Vec<u32>, Vec<bool>);
+
+/// The token ids of each row of `chunk` and the mask of its counted positions. With
+/// `positions = "generated"` the rendered prompt goes through the backend's chat encoding and
+/// the model continues it greedily (at most `record.max_new_tokens`, stopping at its end of
+/// sequence); the row is prompt + reply, and the counted positions are the reply tokens that
+/// are fed back as inputs, i.e. every new token but the last: exactly the positions a decoding
+/// loop runs the model on after the prompt (the C-voice follow-up counts its vLLM decode
+/// steps). Otherwise the rendered prompt is encoded and `spans` selects the positions (none:
+/// every position).
+fn rows_of(
+    backend: &mut dyn ModelBackend,
+    rec: &RecordSpec,
+    spans: &[&str],
+    chunk: &[Chosen<'_>],
+) -> Result<Vec<Row>, RunError> {
+    let generated = rec.positions == Positions::Generated;
+    let mut rows = Vec::with_capacity(chunk.len());
+    for &(_, _, it, ci) in chunk {
+        let (template, key_path) = row_template(rec, ci, it.language);
+        let r =
+            render_item(template, it).map_err(|m| RunError::Config(format!("{key_path}: {m}")))?;
+        if generated {
+            let enc = backend
+                .encode_chat(None, &r.text)
+                .map_err(RunError::component("record"))?;
+            rows.push((enc.ids, Vec::new()));
+            continue;
+        }
+        let enc = backend
+            .encode(&r.text)
+            .map_err(RunError::component("record"))?;
+        let mask: Vec<bool> = if spans.is_empty() {
+            vec![true; enc.ids.len()]
+        } else {
+            enc.offsets
+                .iter()
+                .map(|&(s, e)| overlaps(&r, spans, s, e))
+                .collect()
+        };
+        rows.push((enc.ids, mask));
+    }
+    if generated {
+        let requests: Vec<GenerateRequest> = rows
+            .iter()
+            .map(|(ids, _)| GenerateRequest {
+                prompt: ids.clone(),
+                max_new_tokens: rec.max_new_tokens(),
+                stop_at_eos: true,
+                ..GenerateRequest::default()
+            })
+            .collect();
+        let replies = backend
+            .generate(&requests, None)
+            .map_err(RunError::component("record"))?;
+        for ((ids, mask), reply) in rows.iter_mut().zip(replies) {
+            let n = reply.tokens.len();
+            *mask = vec![false; ids.len()];
+            mask.extend((0..n).map(|k| k + 1 < n));
+            ids.extend(reply.tokens);
+        }
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valex_core::Language;
-    use valex_manifest::{LabelBy, Positions};
 
     fn item(id: &str, value: &str, lang: Language, kind: ItemKind) -> Item {
         Item {
@@ -278,12 +363,14 @@ mod tests {
             self_check: false,
             self_check_tolerance: None,
             checkpoint_every: None,
+            conditions: Vec::new(),
+            max_new_tokens: None,
         };
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(labels, vec!["b", "a"]);
         let ids: Vec<_> = chosen
             .iter()
-            .map(|(l, k, i)| (*l, *k, i.id.as_str()))
+            .map(|(l, k, i, _)| (*l, *k, i.id.as_str()))
             .collect();
         assert_eq!(ids, vec![(0, 0, "1"), (1, 0, "2"), (0, 1, "3")]);
         rec.label_by = LabelBy::ValueLanguage;
@@ -291,5 +378,73 @@ mod tests {
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(labels, vec!["b/zh"]);
         assert_eq!(chosen.len(), 2);
+    }
+
+    #[test]
+    fn record_conditions_give_one_row_per_item_and_condition_with_ordinal_keys() {
+        let items = vec![
+            item("1", "b", Language::Zh, ItemKind::Activation),
+            item("2", "a", Language::Zh, ItemKind::Activation),
+            item("3", "b", Language::Zh, ItemKind::Activation),
+            item("4", "b", Language::Zh, ItemKind::Evaluation),
+        ];
+        let template = |t: &str| valex_manifest::TemplateConfig {
+            zh: t.into(),
+            en: t.into(),
+        };
+        let rec = RecordSpec {
+            tap: "mlp.gate_act".into(),
+            positions: Positions::Story,
+            label_by: LabelBy::ValueCondition,
+            languages: vec![Language::Zh],
+            batch_size: 2,
+            max_items_per_label: 0,
+            template: template("unused {story}"),
+            conditions: vec![
+                valex_manifest::RecordConditionConfig {
+                    name: "support".into(),
+                    template: template("S {story}"),
+                },
+                valex_manifest::RecordConditionConfig {
+                    name: "conflict".into(),
+                    template: template("C {story}"),
+                },
+            ],
+            bootstrap: 0,
+            keep_item_means: false,
+            self_check: false,
+            self_check_tolerance: None,
+            checkpoint_every: None,
+            max_new_tokens: None,
+        };
+        let (labels, chosen) = record_items(&rec, &items);
+        assert_eq!(
+            labels,
+            ["b/support", "b/conflict", "a/support", "a/conflict"]
+        );
+        let rows: Vec<_> = chosen
+            .iter()
+            .map(|(l, k, i, c)| (*l, *k, i.id.as_str(), *c))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (0, 0, "1", Some(0)),
+                (1, 0, "1", Some(1)),
+                (2, 0, "2", Some(0)),
+                (3, 0, "2", Some(1)),
+                (0, 1, "3", Some(0)),
+                (1, 1, "3", Some(1)),
+            ]
+        );
+        let (t, key) = row_template(&rec, Some(1), Language::Zh);
+        assert_eq!(
+            (t, key.as_str()),
+            ("C {story}", "record.conditions[1].template.zh")
+        );
+        assert_eq!(
+            row_template(&rec, None, Language::En).1,
+            "record.template.en"
+        );
     }
 }

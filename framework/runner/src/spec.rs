@@ -6,8 +6,8 @@ use valex_core::{
     BackendLoader, Dataset, Evaluator, Intervention, Item, Language, Reporter, Scorer,
 };
 use valex_manifest::{
-    EvaluateConfig, ExperimentPlan, LabelBy, Positions, RecordConfig, Rendered, TemplateError,
-    render_template,
+    EvaluateConfig, ExperimentPlan, GroupBy, LabelBy, Positions, RecordConfig, Rendered,
+    TemplateError, render_template,
 };
 
 /// Component ids and params as written in the manifest, for records.
@@ -29,6 +29,8 @@ pub struct RunSpec {
     pub record: Option<RecordConfig>,
     /// The evaluation stage, if any (runs only with record and a scorer).
     pub evaluate: Option<EvaluateConfig>,
+    /// `[score] group_by`: run the scorer once per group of labels (`None`: once over all).
+    pub score_group_by: Option<GroupBy>,
     /// Built components.
     pub components: Components,
     /// Where the `[intervention]` edits apply (`targeted`, random controls, other sets).
@@ -91,6 +93,7 @@ pub fn spec_from_plan(plan: ExperimentPlan) -> RunSpec {
         seed: m.experiment.seed,
         record: m.record.clone(),
         evaluate: m.evaluate.clone(),
+        score_group_by: m.score.as_ref().and_then(|s| s.group_by),
         intervention_positions: m.intervention.positions,
         components: Components {
             backend: plan.backend,
@@ -105,23 +108,33 @@ pub fn spec_from_plan(plan: ExperimentPlan) -> RunSpec {
     }
 }
 
-/// Span names a position selector counts (empty = every token).
+/// Span names a position selector counts (empty = every token of the prompt; for
+/// `generated`, the record stage marks the reply's tokens instead).
 pub fn position_spans(p: Positions) -> &'static [&'static str] {
     match p {
-        Positions::All => &[],
+        // Generated positions are not spans of the prompt (the record stage marks them).
+        Positions::All | Positions::Generated => &[],
         Positions::Story => &["story"],
         Positions::Rationale => &["rationale"],
         Positions::StoryRationale => &["story", "rationale"],
     }
 }
 
-/// The statistics label of an item of `value` in `language`.
+/// The statistics label of an item of `value` in `language`. With `value-condition` this is
+/// the value: the record stage appends `/<condition>` for each `[[record.conditions]]` entry
+/// ([`condition_label`]).
 pub fn label_of(by: LabelBy, value: &str, language: Language) -> String {
     match by {
-        LabelBy::Value => value.to_owned(),
+        LabelBy::Value | LabelBy::ValueCondition => value.to_owned(),
         LabelBy::ValueLanguage => format!("{value}/{}", language.as_str()),
         LabelBy::Language => language.as_str().to_owned(),
     }
+}
+
+/// The label of an item of `value` recorded under the record condition `condition`
+/// (`诚信/support`).
+pub fn condition_label(value: &str, condition: &str) -> String {
+    format!("{value}/{condition}")
 }
 
 /// Renders a record template for `item`.

@@ -179,7 +179,7 @@ pub fn delta_vs_random(cells: &[&CellView]) -> Result<Option<String>, String> {
             .x_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) => cells
                     .get(*i as usize)
-                    .map_or_else(String::new, |c| c.value.clone()),
+                    .map_or_else(String::new, |c| c.shown.clone()),
                 _ => String::new(),
             })
             .y_label_formatter(&|y| {

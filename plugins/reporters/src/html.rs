@@ -233,7 +233,7 @@ pub fn render(results: &Value) -> Result<String, ComponentError> {
             .map(|c| {
                 let own = c.primary_own();
                 vec![
-                    c.value.clone(),
+                    c.shown.clone(),
                     c.language.clone(),
                     count(c.n_items),
                     count(own.and_then(|o| o.n_neurons)),
@@ -287,7 +287,7 @@ pub fn render(results: &Value) -> Result<String, ComponentError> {
                 .filter(|k| k.kind.as_deref() != Some("other-set"))
             {
                 rows.push(vec![
-                    c.value.clone(),
+                    c.shown.clone(),
                     c.language.clone(),
                     k.name.clone(),
                     text(k.kind.as_deref()),

@@ -179,7 +179,7 @@ pub fn render(results: &Value) -> String {
                     }
                 });
                 vec![
-                    escape(&c.value),
+                    escape(&c.shown),
                     escape(&c.language),
                     count(c.n_items),
                     count(own.and_then(|o| o.n_neurons)),
@@ -227,7 +227,7 @@ pub fn render(results: &Value) -> String {
                 .filter(|k| k.kind.as_deref() != Some("other-set"))
             {
                 rows.push(vec![
-                    escape(&c.value),
+                    escape(&c.shown),
                     escape(&c.language),
                     escape(&k.name),
                     escape(&text(k.kind.as_deref())),

@@ -122,6 +122,10 @@ pub struct CellView {
     pub language: String,
     /// Statistics label whose set was ablated.
     pub label: String,
+    /// What tables and figures show for the cell: the value, or the label when the run
+    /// recorded conditions (`record.label_by = "value-condition"`: `富强/support` and
+    /// `富强/conflict` are both cells of `富强`).
+    pub shown: String,
     /// Evaluation items.
     pub n_items: Option<u64>,
     /// Metric name.
@@ -297,12 +301,14 @@ impl ResultsView {
             })
             .collect();
         let ev = &results["evaluation"];
+        let by_condition = results["record"]["label_by"] == "value-condition";
         let cells = arr(&ev["cells"])
             .iter()
             .map(|c| CellView {
                 value: s(&c["value"]).unwrap_or_default(),
                 language: s(&c["language"]).unwrap_or_default(),
                 label: s(&c["label"]).unwrap_or_default(),
+                shown: s(&c[if by_condition { "label" } else { "value" }]).unwrap_or_default(),
                 n_items: c["n_items"].as_u64(),
                 metric: s(&c["metric"]),
                 baseline: c["baseline"].as_f64(),
@@ -380,7 +386,7 @@ impl ResultsView {
             for (name, u) in named {
                 if let Some(u) = u {
                     rows.push([
-                        c.value.clone(),
+                        c.shown.clone(),
                         c.language.clone(),
                         name.to_owned(),
                         n(u.answers),
@@ -413,7 +419,7 @@ impl ResultsView {
                         a.push('…');
                     }
                     out.push((
-                        format!("{} · {} · {name} · {item} ({order})", c.value, c.language),
+                        format!("{} · {} · {name} · {item} ({order})", c.shown, c.language),
                         a,
                     ));
                 }
@@ -579,5 +585,24 @@ mod tests {
                 ("n".to_owned(), json!("x")),
             ]
         );
+    }
+
+    #[test]
+    fn cells_show_the_label_only_with_record_conditions() {
+        let cells = json!({"cells": [
+            {"value": "富强", "language": "zh", "label": "富强/support"},
+            {"value": "富强", "language": "zh", "label": "富强/conflict"},
+        ]});
+        let shown = |label_by: &str| {
+            ResultsView::from_results(
+                &json!({"record": {"label_by": label_by}, "evaluation": cells}),
+            )
+            .cells
+            .into_iter()
+            .map(|c| c.shown)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(shown("value-condition"), ["富强/support", "富强/conflict"]);
+        assert_eq!(shown("value"), ["富强", "富强"]);
     }
 }

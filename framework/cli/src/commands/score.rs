@@ -18,6 +18,7 @@ pub(crate) fn score(args: &ScoreArgs) -> Result<(), CliError> {
         )));
     }
     let params = score_params(&args.sets)?;
+    let by = group_by(args.group_by.as_deref())?;
     let components = load_components(None, &args.plugins)?;
     let registry = &components.registry;
     let (info, _) = registry
@@ -66,12 +67,18 @@ pub(crate) fn score(args: &ScoreArgs) -> Result<(), CliError> {
         )
     };
     let labels = labels.unwrap_or_else(|| stats.label_names());
+    // `--group-by value`: one scorer run per group of labels, like `[score] group_by`.
+    let grouped = by.map(|by| valex_runner::grouped::GroupedScorer::new(scorer.as_ref(), by));
+    let scorer: &dyn valex_core::Scorer = match &grouped {
+        Some(g) => g,
+        None => scorer.as_ref(),
+    };
     let out = scorer
         .score(&stats, &labels)
         .map_err(|e| CliError::new(ExitCode::from(e.class), e))?;
     let stability = if args.stability || args.replicates.is_some() {
         let st = valex_runner::stability::selection_stability(
-            scorer.as_ref(),
+            scorer,
             &stats,
             &labels,
             &out.sets,
@@ -176,6 +183,22 @@ fn score_params(sets: &[String]) -> Result<Value, CliError> {
         );
     }
     Ok(Value::Object(params))
+}
+
+/// Parses `--group-by`.
+fn group_by(name: Option<&str>) -> Result<Option<valex_manifest::GroupBy>, CliError> {
+    match name {
+        None => Ok(None),
+        Some("value") => Ok(Some(valex_manifest::GroupBy::Value)),
+        Some(other) => Err(CliError::usage(format!(
+            "--group-by: expected one of {}, found {other:?}",
+            valex_manifest::GroupBy::NAMES
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 #[cfg(test)]

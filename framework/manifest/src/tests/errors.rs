@@ -15,7 +15,7 @@ fn unknown_keys_top_level_and_nested_name_their_origin() {
         insta::assert_snapshot!(out, @r#"
             x.toml: experiment.seeed (from x.toml): unknown key "seeed" (did you mean "seed"?); known keys here: name, seed, description
             x.toml: model.parms (from flag --set model.parms.x=1): unknown key "parms" (did you mean "params"?); known keys here: backend, path, params
-            x.toml: record.tapp (from include base.toml): unknown key "tapp" (did you mean "tap"?); known keys here: tap, positions, label_by, languages, batch_size, max_items_per_label, template, template_file, bootstrap, keep_item_means, self_check, self_check_tolerance, checkpoint_every
+            x.toml: record.tapp (from include base.toml): unknown key "tapp" (did you mean "tap"?); known keys here: tap, positions, label_by, languages, batch_size, max_items_per_label, template, template_file, conditions, max_new_tokens, bootstrap, keep_item_means, self_check, self_check_tolerance, checkpoint_every
             x.toml: scroe (from x.toml): unknown key "scroe" (did you mean "score"?); known keys here: schema_version, experiment, model, dataset, record, score, intervention, evaluate, reporters, plugins
             "#);
     });
@@ -159,8 +159,8 @@ fn invalid_values_list_the_allowed_ones() {
     with_files(&[("x.toml", &x)], || {
         insta::assert_snapshot!(load_err("x.toml", &opts(&[], &[])), @r#"
             x.toml: experiment.name (from x.toml): invalid name "my demo/1": use only letters A-Z a-z, digits, `_`, `.` and `-` (it names run directories)
-            x.toml: record.positions (from x.toml): expected one of "all", "story", "rationale", "story+rationale", found "stroy" (did you mean "story"?)
-            x.toml: record.label_by (from x.toml): expected one of "value", "value-language", "language", found "lang"
+            x.toml: record.positions (from x.toml): expected one of "all", "story", "rationale", "story+rationale", "generated", found "stroy" (did you mean "story"?)
+            x.toml: record.label_by (from x.toml): expected one of "value", "value-language", "language", "value-condition", found "lang"
             x.toml: record.languages[1] (from x.toml): expected one of "zh", "en", found "fr" (did you mean "en"?)
             x.toml: record.languages[2] (from x.toml): language "zh" is listed twice
             x.toml: record.batch_size (from x.toml): must be at least 1, found 0
@@ -169,6 +169,32 @@ fn invalid_values_list_the_allowed_ones() {
             x.toml: score.params.top_rate (from x.toml): nan and infinite floats cannot be passed to components
             x.toml: evaluate.languages (from x.toml): must name at least one language ("zh", "en")
             x.toml: evaluate.random_controls (from x.toml): must not be negative, found -1
+            "#);
+    });
+}
+
+#[test]
+fn record_conditions_need_value_condition_labels_and_unique_names() {
+    let x = manifest(
+        "[record]\nlabel_by = \"value-condition\"\n[score]\nuse = \"scorer/lape\"\ngroup_by = \"values\"",
+    );
+    let y = manifest(
+        "[[record.conditions]]\nname = \"support\"\ntemplate = { zh = \"{story}\", en = \"{story}\" }\n[[record.conditions]]\nname = \"support\"\ntemplat = 1\n[[record.conditions]]\nname = \"a/b\"\ntemplate_file = { en = 3 }",
+    );
+    with_files(&[("x.toml", &x), ("y.toml", &y)], || {
+        let o = opts(&[], &[]);
+        insta::assert_snapshot!(load_err("x.toml", &o), @r#"
+            x.toml: score.group_by (from x.toml): expected one of "value", found "values" (did you mean "value"?)
+            x.toml: record.label_by (from x.toml): label_by = "value-condition" records each item once per [[record.conditions]] entry, but none is given (e.g. [[record.conditions]] name = "support" with template_file = { zh = "...", en = "..." })
+            "#);
+        insta::assert_snapshot!(load_err("y.toml", &o), @r#"
+            y.toml: record.conditions[1].template: missing required section [record.conditions[1].template]
+            y.toml: record.conditions[1].templat (from y.toml): unknown key "templat" (did you mean "template"?); known keys here: name, template, template_file
+            y.toml: record.conditions[1].name (from y.toml): record condition name "support" is used twice
+            y.toml: record.conditions[2].name (from y.toml): invalid name "a/b": use only letters A-Z a-z, digits, `_`, `.` and `-` (it names run directories)
+            y.toml: record.conditions[2].template: missing required section [record.conditions[2].template]
+            y.toml: record.conditions[2].template_file.en (from y.toml): expected a string, found integer 3
+            y.toml: record.conditions (from y.toml): [[record.conditions]] are recorded only with label_by = "value-condition" (labels <value>/<condition>); set record.label_by = "value-condition" or remove the conditions
             "#);
     });
 }
@@ -219,7 +245,7 @@ fn many_problems_are_reported_at_once_in_schema_order() {
             x.toml: model.backend: missing required key (e.g. backend = "backend/candle")
             x.toml: model.params (from x.toml): expected a table of component params, found an array
             x.toml: dataset.extra (from x.toml): unknown key "extra"; known keys here: use, params
-            x.toml: record.positions (from x.toml): expected one of "all", "story", "rationale", "story+rationale", found "everything"
+            x.toml: record.positions (from x.toml): expected one of "all", "story", "rationale", "story+rationale", "generated", found "everything"
             x.toml: record.batch_size (from include base.toml): expected an integer >= 1, found string "x"
             x.toml: evaluate.random_controls (from env VALEX_EVALUATE__RANDOM_CONTROLS): expected a non-negative integer, found string "many"
             x.toml: reporters[0].param (from flag --set reporters=[{ use = "reporter/json", param = {} }]): unknown key "param" (did you mean "params"?); known keys here: use, params
