@@ -58,6 +58,7 @@ pub mod config;
 pub mod files;
 pub mod inspect;
 pub mod loader;
+pub mod memory;
 pub mod models;
 pub mod reduce;
 pub mod tap;
