@@ -67,6 +67,9 @@ impl OwnedTensors {
 /// `timeout`.
 /// `None` when it did not return in time (the thread is abandoned, see the module docs).
 /// A panic of host code on the worker is resumed on the caller's thread.
+///
+/// # Panics
+/// When the OS refuses a new thread (out of threads or memory: the process cannot go on).
 pub(crate) fn run_with_timeout<T: Send + 'static>(
     timeout: Duration,
     f: impl FnOnce() -> T + Send + 'static,

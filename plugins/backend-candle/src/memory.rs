@@ -161,14 +161,16 @@ pub fn cgroup_room(max: Option<&str>, current: Option<&str>) -> Option<u64> {
     Some(max.saturating_sub(current))
 }
 
-/// `1.5 GiB`, `12.0 MiB`.
+/// `1.5 GiB`, `12.0 MiB`, `4.0 KiB`.
 fn human(bytes: u64) -> String {
     const MIB: f64 = 1024.0 * 1024.0;
     let b = bytes as f64;
     if b >= 1024.0 * MIB {
         format!("{:.1} GiB", b / (1024.0 * MIB))
-    } else {
+    } else if b >= MIB {
         format!("{:.1} MiB", b / MIB)
+    } else {
+        format!("{:.1} KiB", b / 1024.0)
     }
 }
 
@@ -366,5 +368,7 @@ mod tests {
             "model models/x needs about 3.5 GiB (weights 3.0 GiB + activations 512.0 MiB for 8 rows x 512 tokens + statistics 1.0 MiB per label) but 1.0 GiB is available (MemAvailable); lower batch_size or max_batch_tokens, use dtype = \"bf16\" or \"f16\", or a model with fewer layers; memory_check = false skips this check"
         );
         assert!(!text.contains('\n'));
+        assert_eq!(human(4096), "4.0 KiB");
+        assert_eq!(human(3 << 19), "1.5 MiB");
     }
 }
