@@ -356,6 +356,31 @@ fn workbooks_from_bytes_load_like_the_files_and_name_the_same_file() {
     );
 }
 
+// See: #10. A workbook the c_voice_xlsx fuzz target grew (fuzz/artifacts crash-1d931276…):
+// a cell reference whose column letters overflow calamine's u32 arithmetic. It panicked
+// with overflow checks on (valex's debug builds, the fuzz builds); the workspace profile now
+// builds calamine with wrapping arithmetic as release does, and the file is a dataset error.
+#[test]
+fn r10_a_cell_reference_overflowing_calamine_is_an_error_not_a_panic() {
+    let bytes = include_bytes!("../fixtures/r10-calamine-column-overflow.xlsx");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("富强-final.xlsx"), bytes).unwrap();
+    std::fs::write(dir.path().join("test-zh-200.xlsx"), bytes).unwrap();
+    for part in [Part::Activation, Part::Evaluation] {
+        for skip in [false, true] {
+            let got = CVoiceDataset::new(dir.path().to_path_buf())
+                .parts(vec![part])
+                .skip_invalid(skip)
+                .values(&["富强".into()])
+                .unwrap()
+                .load();
+            let e = got.expect_err("the workbook is malformed").to_string();
+            assert!(e.starts_with(&format!("dataset {}", dir.path().display())), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+}
+
 #[test]
 fn a_missing_column_names_file_sheet_row_and_column() {
     let f = Fixture::new(|files| {
