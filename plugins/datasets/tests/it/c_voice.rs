@@ -375,7 +375,10 @@ fn r10_a_cell_reference_overflowing_calamine_is_an_error_not_a_panic() {
                 .unwrap()
                 .load();
             let e = got.expect_err("the workbook is malformed").to_string();
-            assert!(e.starts_with(&format!("dataset {}", dir.path().display())), "{e}");
+            assert!(
+                e.starts_with(&format!("dataset {}", dir.path().display())),
+                "{e}"
+            );
             assert!(!e.contains('\n'), "{e}");
         }
     }
