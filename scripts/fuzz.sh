@@ -4,7 +4,8 @@
 #
 #   scripts/fuzz.sh [EXECS] [TARGET...]
 #
-# EXECS defaults to 1000000 (the developer run); `scripts/fuzz.sh 2000` is the smoke run.
+# EXECS defaults to 1000000 (the developer run); `FUZZ_PROFILE=dev scripts/fuzz.sh 2000` is
+# the CI smoke run.
 # Each target runs with -jobs=1 (one core) and -max_total_time=$FUZZ_MAX_SECONDS (default
 # 3600) as a safety cap, so a slow target may stop before EXECS; the report says so.
 # Corpora: fuzz/corpus/<target>/ (git-ignored) is seeded from the repository's own files by
@@ -26,10 +27,17 @@ export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/fuzz/target}
 # Safe Rust: no sanitizer (ASan doubles the cost and finds nothing safe code can do);
 # release with debug assertions and overflow checks, so overflows are crashes too.
-build_flags=(-O --debug-assertions --sanitizer none)
+# FUZZ_PROFILE=dev (the CI smoke) builds fuzz/Cargo.toml's cheaper dev profile instead.
+if [ "${FUZZ_PROFILE:-release}" = dev ]; then
+  build_flags=(--dev --debug-assertions --sanitizer none)
+  profile_dir=debug
+else
+  build_flags=(-O --debug-assertions --sanitizer none)
+  profile_dir=release
+fi
 
 cargo fuzz build "${build_flags[@]}"
-bin_dir=$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release
+bin_dir=$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/$profile_dir
 
 python3 fuzz/make_seeds.py "$root" fuzz/corpus
 

@@ -1,12 +1,13 @@
-//! The JSON Lines dataset reader (`dataset/jsonl`), failing and skipping invalid rows.
+//! The JSON Lines dataset reader (`dataset/jsonl`), failing and skipping invalid rows, through
+//! `JsonlDataset::load_bytes`, the parsing `load` runs on each file.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use valex_core::Dataset;
 use valex_datasets::JsonlDataset;
 
 fuzz_target!(|data: &[u8]| {
-    let path = valex_fuzz::write("d.jsonl", data);
-    let _ = JsonlDataset::new(path.clone()).load();
-    let _ = JsonlDataset::new(path).skip_invalid(true).load();
+    let _ = JsonlDataset::new("d.jsonl".into()).load_bytes(data);
+    let _ = JsonlDataset::new("d.jsonl".into())
+        .skip_invalid(true)
+        .load_bytes(data);
 });

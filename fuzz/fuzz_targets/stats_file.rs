@@ -1,6 +1,8 @@
 //! The statistics-file reader (`read_stats`): the JSON sidecar, a NUL byte, then the
-//! safetensors file.
+//! safetensors file, through `read_stats_from_bytes` (the same parsing, without reading files).
 #![no_main]
+
+use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 
@@ -12,7 +14,5 @@ fuzz_target!(|data: &[u8]| {
         // Everything after the first NUL, NULs included (safetensors is binary).
         &data[sidecar.len() + 1..]
     };
-    valex_fuzz::write("s.json", sidecar);
-    let path = valex_fuzz::write("s.safetensors", tensors);
-    let _ = valex_stats_io::read_stats(&path);
+    let _ = valex_stats_io::read_stats_from_bytes(Path::new("s.safetensors"), sidecar, tensors);
 });

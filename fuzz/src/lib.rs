@@ -1,15 +1,26 @@
-//! Helpers shared by the fuzz targets: one scratch folder per process for the readers that
-//! take a path (they have no in-memory API), reused by every execution.
+//! Helpers shared by the fuzz targets: one scratch folder per process for the reader that
+//! has no in-memory entry point (the manifest loader, which follows `include` files), and
+//! splitting an input at NUL bytes.
+//!
+//! The scratch folder is on /dev/shm (tmpfs) when there is one: profiling the `manifest`
+//! target with the folder under /tmp (ext4) showed about 40% of its time in the kernel,
+//! writing the file through to the disk.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// This process's scratch folder (created once, under the system temp dir).
+/// This process's scratch folder (created once, on /dev/shm if present, else the temp dir).
 pub fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("valex-fuzz-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir is writable");
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("valex-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir is writable");
         dir
     })
 }
@@ -17,7 +28,7 @@ pub fn scratch() -> &'static Path {
 /// Writes `bytes` to `name` in the scratch folder and returns its path.
 pub fn write(name: &str, bytes: &[u8]) -> PathBuf {
     let path = scratch().join(name);
-    std::fs::write(&path, bytes).expect("temp dir is writable");
+    std::fs::write(&path, bytes).expect("scratch dir is writable");
     path
 }
 

@@ -136,6 +136,44 @@ fn model_case() -> Case {
     case
 }
 
+// See: #10 (item 4)
+#[test]
+fn r10_a_model_that_does_not_fit_is_refused_before_loading_with_the_estimate() {
+    let case = model_case();
+    let limited = GOOD.replace(
+        "{ path = \"builtin:planted-demo\" }",
+        "{ path = \"model\", memory_limit_mib = 1 }",
+    );
+    assert!(limited.contains("memory_limit_mib"));
+    std::fs::write(case.path().join("m.toml"), &limited).unwrap();
+    let case = case.args(["run", "m.toml", "--out", "out"]);
+    let out = case.assert_exit(4);
+    let line = one_error_line(&case, &out, 4);
+    assert!(line.starts_with("error: load model: model "), "{line}");
+    assert!(line.contains("model needs about "), "{line}");
+    for part in [
+        "(weights ",
+        " + activations ",
+        "for 8 rows x 512 tokens + statistics ",
+        " per label) but 1.0 MiB is available (memory_limit_mib); lower batch_size or max_batch_tokens, use dtype = \"bf16\" or \"f16\", or a model with fewer layers; memory_check = false skips this check",
+    ] {
+        assert!(line.contains(part), "{part:?} missing: {line}");
+    }
+
+    // The escape hatch: the same limit with the check off runs.
+    std::fs::write(
+        case.path().join("m.toml"),
+        limited.replace(
+            "memory_limit_mib = 1",
+            "memory_limit_mib = 1, memory_check = false",
+        ),
+    )
+    .unwrap();
+    let case = case.args(["run", "m.toml", "--out", "out2"]);
+    case.assert_exit(0);
+    assert!(case.path().join("out2/run.json").is_file());
+}
+
 /// Asserts the exit code, exactly one `error:` line, and no run directory; returns the line.
 fn one_error_line(case: &Case, out: &valex_test_support::Output, code: i32) -> String {
     assert_eq!(out.code, code, "{}", out.stderr);

@@ -200,6 +200,8 @@ fn a_panicking_plugin_fails_the_stage_with_exit_3_and_leaves_nothing() {
         "{}",
         out.stderr
     );
+    // Said once: the cause is not repeated as its own source (issue 10).
+    assert_eq!(errors[0].matches("panicked").count(), 1, "{}", errors[0]);
     assert_no_run_dir(&case);
 
     // A panic while building the component: validate reports it, exit 3.
@@ -217,6 +219,48 @@ fn a_panicking_plugin_fails_the_stage_with_exit_3_and_leaves_nothing() {
     );
     assert!(out.stderr.starts_with(&want), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+// See: #10
+#[test]
+fn r10_a_hanging_plugin_times_out_with_exit_3_and_leaves_a_failed_run() {
+    let lib = example_lib().display().to_string();
+    let case = Case::new()
+        .file(
+            "m.toml",
+            format!(
+                "{}[[plugins]]\npath = {lib:?}\ncall_timeout_secs = 1\n",
+                demo_manifest(
+                    "[score]\nuse = \"scorer/panic-probe\"\nparams = { when = \"hang\" }\n"
+                )
+            ),
+        )
+        .args(["run", "m.toml", "--out", "out"]);
+    let started = std::time::Instant::now();
+    let out = case.assert_exit(3);
+    assert!(started.elapsed().as_secs() < 120, "{:?}", started.elapsed());
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "error: score: plugin {lib}: scorer/panic-probe: score did not return within 1 s; the call was abandoned (raise call_timeout_secs of its [[plugins]] entry if it is only slow)"
+        )],
+        "{}",
+        out.stderr
+    );
+    let staging = case.assert_no_run_dir();
+    assert_eq!(staging.len(), 1, "the failed run is kept, marked failed");
+    let status = std::fs::read_to_string(staging[0].join("status.json")).unwrap();
+    assert!(
+        status.contains("\"status\": \"failed\"") && status.contains("\"stage\": \"score\""),
+        "{status}"
+    );
+    assert!(!staging[0].join("run.json").exists());
+    assert!(!staging[0].join("results.json").exists());
 }
 
 #[test]

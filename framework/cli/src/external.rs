@@ -49,7 +49,8 @@ pub(crate) fn load_components(
                 .as_ref()
                 .map(|o| format!(" (from {o})"))
                 .unwrap_or_default();
-            host.load(&r.path)
+            let timeout = r.call_timeout_secs.map(std::time::Duration::from_secs);
+            host.load_with_timeout(&r.path, timeout)
                 .map_err(|e| load_error(&format!("{}: {}{from}", file.display(), r.key), e))?;
         }
     }

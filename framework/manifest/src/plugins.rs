@@ -20,6 +20,9 @@ pub struct PluginRef {
     pub key: String,
     /// The layer that set it (`experiments/x.toml`, `include ...`, `flag --set ...`).
     pub origin: Option<String>,
+    /// `plugins[i].call_timeout_secs` when set to a positive integer (resolving the manifest
+    /// reports other values).
+    pub call_timeout_secs: Option<u64>,
 }
 
 /// Rewrites every relative `plugins[i].path` of the merged tree against the folder of the
@@ -69,6 +72,10 @@ pub fn plugin_refs(path: &Path, opts: &LoadOptions) -> Result<Vec<PluginRef>, Ma
             let p = item.get("path")?.as_str()?;
             (!p.is_empty()).then(|| PluginRef {
                 path: PathBuf::from(p),
+                call_timeout_secs: item
+                    .get("call_timeout_secs")
+                    .and_then(serde_json::Value::as_u64)
+                    .filter(|&s| s > 0),
                 origin: layered.origins.nearest(&key).map(str::to_owned),
                 key,
             })
@@ -157,6 +164,46 @@ mod tests {
         assert!(
             text.contains("plugins[0].path: missing required key"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn call_timeout_is_read_and_zero_is_rejected() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "m.toml",
+            &format!(
+                "schema_version = 1\n{BODY}[[plugins]]\npath = \"a.so\"\ncall_timeout_secs = 5\n[[plugins]]\npath = \"b.so\"\n"
+            ),
+        );
+        let m = d.path().join("m.toml");
+        let refs = plugin_refs(&m, &LoadOptions::default()).unwrap();
+        assert_eq!(
+            refs.iter().map(|r| r.call_timeout_secs).collect::<Vec<_>>(),
+            [Some(5), None]
+        );
+        let loaded = crate::load(&m, &LoadOptions::default()).unwrap();
+        assert_eq!(
+            loaded.manifest.plugins[0]
+                .call_timeout_secs
+                .map(|s| s.get()),
+            Some(5)
+        );
+        write(
+            d.path(),
+            "z.toml",
+            &format!(
+                "schema_version = 1\n{BODY}[[plugins]]\npath = \"a.so\"\ncall_timeout_secs = 0\n"
+            ),
+        );
+        let e = crate::load(&d.path().join("z.toml"), &LoadOptions::default()).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("call_timeout_secs"), "{text}");
+        assert_eq!(
+            plugin_refs(&d.path().join("z.toml"), &LoadOptions::default()).unwrap()[0]
+                .call_timeout_secs,
+            None
         );
     }
 }

@@ -51,6 +51,11 @@ pub struct PluginConfig {
     /// layering it is joined to that file's folder (or to the current folder when it came
     /// from `--set` or a `VALEX_*` variable).
     pub path: String,
+    /// Seconds one call into the library (`create`, `score`, `edit`, `report`) may take
+    /// before the run fails with a timeout (exit 3); at least 1. Default: the host's
+    /// (600 s). Issue 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_timeout_secs: Option<std::num::NonZeroU64>,
 }
 
 /// `[experiment]`: identity of the experiment.

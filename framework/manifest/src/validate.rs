@@ -117,11 +117,10 @@ const REPORTER: &[Field] = &[
     req_eg("use", Ty::Str, "\"reporter/json\""),
     opt("params", Ty::Params),
 ];
-const PLUGIN: &[Field] = &[req_eg(
-    "path",
-    Ty::Str,
-    "\"../../target/release/libmy_plugin.so\"",
-)];
+const PLUGIN: &[Field] = &[
+    req_eg("path", Ty::Str, "\"../../target/release/libmy_plugin.so\""),
+    opt("call_timeout_secs", Ty::Count { min: 1 }),
+];
 const TEMPLATE: &[Field] = &[req("zh", Ty::Template), req("en", Ty::Template)];
 const TEMPLATE_FILE: &[Field] = &[opt("zh", Ty::Str), opt("en", Ty::Str)];
 const RECORD: &[Field] = &[

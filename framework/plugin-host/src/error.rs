@@ -190,16 +190,40 @@ pub enum PluginError {
         /// What is wrong.
         message: String,
     },
-    /// The instance panicked earlier and is not called again.
+    /// A call did not return within the library's call timeout; it was abandoned on its
+    /// worker thread (a thread cannot be killed) and the instance is poisoned.
+    ///
+    /// Resolution: a plugin that hangs is a bug; report it. If the call is honestly slow,
+    /// raise `call_timeout_secs` of its `[[plugins]]` entry.
+    #[error(
+        "plugin {plugin}: {component}: {method} did not return within {}; the call was abandoned (raise call_timeout_secs of its [[plugins]] entry if it is only slow)",
+        fmt_timeout(timeout)
+    )]
+    TimedOut {
+        /// The library path.
+        plugin: String,
+        /// The component id.
+        component: String,
+        /// `create`, `score`, `edit` or `report`.
+        method: String,
+        /// The timeout that passed.
+        timeout: std::time::Duration,
+    },
+    /// The instance panicked or timed out earlier and is not called again.
     ///
     /// Resolution: rerun; fix the plugin.
-    #[error("plugin {plugin}: {component}: not called again after an earlier panic")]
+    #[error("plugin {plugin}: {component}: not called again after an earlier panic or timeout")]
     Poisoned {
         /// The library path.
         plugin: String,
         /// The component id.
         component: String,
     },
+}
+
+/// `600 s`, `1.5 s`.
+fn fmt_timeout(t: &std::time::Duration) -> String {
+    format!("{} s", t.as_secs_f64())
 }
 
 impl PluginError {

@@ -46,6 +46,20 @@ impl PluginHost {
     /// # Errors
     /// Every step of the load sequence, naming `path`.
     pub fn load(&mut self, path: &Path) -> Result<Arc<LoadedLibrary>, PluginLoadError> {
+        self.load_with_timeout(path, None)
+    }
+
+    /// Loads the library at `path` like [`PluginHost::load`], with the per-call timeout of its
+    /// `[[plugins]]` entry (`None`: [`crate::DEFAULT_CALL_TIMEOUT`]). A file named twice keeps
+    /// the timeout of its first load.
+    ///
+    /// # Errors
+    /// Every step of the load sequence, naming `path`.
+    pub fn load_with_timeout(
+        &mut self,
+        path: &Path,
+        call_timeout: Option<std::time::Duration>,
+    ) -> Result<Arc<LoadedLibrary>, PluginLoadError> {
         let canonical =
             std::fs::canonicalize(path).map_err(|source| PluginLoadError::Unreadable {
                 path: path.to_path_buf(),
@@ -54,7 +68,11 @@ impl PluginHost {
         if let Some((_, lib)) = self.libraries.iter().find(|(c, _)| *c == canonical) {
             return Ok(Arc::clone(lib));
         }
-        let lib = Arc::new(LoadedLibrary::load(path)?);
+        let mut lib = LoadedLibrary::load(path)?;
+        if let Some(t) = call_timeout {
+            lib = lib.with_call_timeout(t);
+        }
+        let lib = Arc::new(lib);
         tracing::debug!(plugin = %lib.info().name, path = %path.display(),
             components = lib.components().len(), "plugin loaded");
         self.libraries.push((canonical, Arc::clone(&lib)));

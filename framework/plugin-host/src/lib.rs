@@ -31,6 +31,7 @@ mod host;
 mod library;
 mod log;
 mod proxy;
+mod worker;
 
 pub use error::{PluginError, PluginLoadError};
 #[doc(hidden)]
@@ -39,3 +40,4 @@ pub use host::PluginHost;
 pub use library::{ComponentDecl, LibraryInfo, LoadedLibrary};
 pub use proxy::{ExternalIntervention, ExternalReporter, ExternalScoreOutput, ExternalScorer};
 pub use valex_plugin_abi::ABI_VERSION;
+pub use worker::DEFAULT_CALL_TIMEOUT;

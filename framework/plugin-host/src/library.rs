@@ -6,6 +6,8 @@
 
 use std::ffi::{CStr, c_char, c_void};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use valex_core::ComponentId;
@@ -17,6 +19,7 @@ use valex_plugin_abi::{
 
 use crate::error::{PluginError, PluginLoadError};
 use crate::log::{LogContext, host_log};
+use crate::worker::{DEFAULT_CALL_TIMEOUT, OwnedTensors, run_with_timeout};
 
 /// What `valex plugins` and run.json record about a loaded library.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,6 +65,8 @@ pub struct LoadedLibrary {
     info: LibraryInfo,
     components: Vec<ComponentDecl>,
     table: VxPluginV1,
+    /// How long one `create` or `invoke` may take (see `worker.rs`).
+    call_timeout: Duration,
 }
 
 // SAFETY: the table holds `'static` strings and `extern "C"` functions of a library that is
@@ -233,6 +238,7 @@ impl LoadedLibrary {
             info: lib_info,
             components: Vec::new(),
             table,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         };
         // Leaked: the plugin keeps these pointers for the life of the process.
         let ctx: &'static LogContext = Box::leak(Box::new(LogContext { plugin: name }));
@@ -267,6 +273,28 @@ impl LoadedLibrary {
     /// The components it declares.
     pub fn components(&self) -> &[ComponentDecl] {
         &self.components
+    }
+
+    /// Sets how long one call into the library (`create`, `score`, `edit`, `report`) may
+    /// take before the host gives up on it ([`PluginError::TimedOut`]).
+    #[must_use]
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// How long one call may take (default [`DEFAULT_CALL_TIMEOUT`]).
+    pub fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+
+    fn timed_out(&self, component: &str, method: &str) -> PluginError {
+        PluginError::TimedOut {
+            plugin: self.label(),
+            component: component.to_owned(),
+            method: method.to_owned(),
+            timeout: self.call_timeout,
+        }
     }
 
     /// The library path as text, for messages.
@@ -336,20 +364,27 @@ impl LoadedLibrary {
         }
     }
 
-    /// `create(id, params)`.
+    /// `create(id, params)` on a worker thread, waiting at most the call timeout.
     pub(crate) fn create(
-        &self,
+        self: &Arc<Self>,
         id: &str,
         params: &serde_json::Value,
     ) -> Result<VxHandle, PluginError> {
         let _span = tracing::debug_span!("plugin_call", plugin = %self.info.name, component = id, method = "create").entered();
-        let params = params.to_string();
+        let (lib, id_owned, params) = (Arc::clone(self), id.to_owned(), params.to_string());
+        run_with_timeout(self.call_timeout, move || {
+            lib.create_now(&id_owned, &params)
+        })
+        .unwrap_or_else(|| Err(self.timed_out(id, "create")))
+    }
+
+    fn create_now(&self, id: &str, params: &str) -> Result<VxHandle, PluginError> {
         let mut handle = VxHandle(0);
         let mut err = VxBuf::EMPTY;
         // SAFETY: `create` has the ABI's signature; the strings, handle slot and error buffer
         // are valid for the call.
         let status = unsafe {
-            (self.table.create)(VxStr::new(id), VxStr::new(&params), &mut handle, &mut err)
+            (self.table.create)(VxStr::new(id), VxStr::new(params), &mut handle, &mut err)
         };
         self.expect_ok(status, VxBuf::EMPTY, err, id)?;
         if handle.0 == 0 {
@@ -362,9 +397,11 @@ impl LoadedLibrary {
         Ok(handle)
     }
 
-    /// `invoke(h, method, input, tensors)`: the output JSON bytes.
+    /// `invoke(h, method, input, tensors)` on a worker thread, waiting at most the call
+    /// timeout: the output JSON bytes. The worker gets copies of `input` and the tensor data,
+    /// so an abandoned call never reads the caller's memory.
     pub(crate) fn invoke(
-        &self,
+        self: &Arc<Self>,
         handle: VxHandle,
         component: &str,
         method: u32,
@@ -374,6 +411,23 @@ impl LoadedLibrary {
         let _span =
             tracing::debug_span!("plugin_call", plugin = %self.info.name, component, method)
                 .entered();
+        let (lib, component_owned, input) =
+            (Arc::clone(self), component.to_owned(), input.to_owned());
+        let tensors = OwnedTensors::copy(tensors);
+        run_with_timeout(self.call_timeout, move || {
+            lib.invoke_now(handle, &component_owned, method, &input, tensors.views())
+        })
+        .unwrap_or_else(|| Err(self.timed_out(component, method_name(method))))
+    }
+
+    fn invoke_now(
+        &self,
+        handle: VxHandle,
+        component: &str,
+        method: u32,
+        input: &str,
+        tensors: &[VxTensorView],
+    ) -> Result<Vec<u8>, PluginError> {
         let (mut out, mut err) = (VxBuf::EMPTY, VxBuf::EMPTY);
         // SAFETY: `invoke` has the ABI's signature; the input string and tensor views borrow
         // memory that outlives the call; the buffers are valid for writing.
@@ -396,6 +450,16 @@ impl LoadedLibrary {
         // SAFETY: `destroy` has the ABI's signature; the handle came from `create` and is
         // destroyed once (the proxy owns it).
         unsafe { (self.table.destroy)(handle) };
+    }
+}
+
+/// The name of an `invoke` method, for messages.
+fn method_name(method: u32) -> &'static str {
+    match method {
+        valex_plugin_abi::VX_METHOD_SCORE => "score",
+        valex_plugin_abi::VX_METHOD_EDIT => "edit",
+        valex_plugin_abi::VX_METHOD_REPORT => "report",
+        _ => "invoke",
     }
 }
 

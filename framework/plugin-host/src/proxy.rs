@@ -2,8 +2,8 @@
 //! [`Reporter`]), so a manifest uses `scorer/<name>` the same way for built-in and external
 //! components. Each proxy owns one plugin instance and an `Arc` of its library.
 //!
-//! One instance is called from one thread at a time (a mutex). A panic poisons the instance:
-//! it is never called again, not even `destroy`.
+//! One instance is called from one thread at a time (a mutex). A panic or a timed-out call
+//! (see `worker.rs`) poisons the instance: it is never called again, not even `destroy`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -72,7 +72,11 @@ impl Instance {
         if let Err(e) = &out
             && e.is_fault()
         {
-            st.poisoned = matches!(e, PluginError::Panicked { .. });
+            // A timed-out call still runs on its abandoned thread: the instance is not ours.
+            st.poisoned = matches!(
+                e,
+                PluginError::Panicked { .. } | PluginError::TimedOut { .. }
+            );
             tracing::error!(plugin = %self.lib.info().name, component = %self.id, error = %e, "plugin call failed");
         }
         out
@@ -89,11 +93,13 @@ impl Drop for Instance {
 }
 
 /// A plugin failure as a component error: faults are exit 3, deliberate errors stage errors.
+/// The message is the whole error; it is not kept as the source too, which would print it
+/// twice in the one-line error chain (issue 10).
 fn component_error(e: PluginError) -> ComponentError {
     if e.is_fault() {
-        ComponentError::plugin(e.to_string()).with_source(e)
+        ComponentError::plugin(e.to_string())
     } else {
-        ComponentError::stage(e.to_string()).with_source(e)
+        ComponentError::stage(e.to_string())
     }
 }
 

@@ -26,7 +26,7 @@ use valex_core::NeuronSet;
 
 use crate::atomic::write_atomic;
 use crate::error::{FileKind, StatsIoError, StatsIoErrorKind};
-use crate::st_reader::StReader;
+use crate::st_reader::Source;
 
 /// The metadata `format` of an exported mask file.
 pub const LAPE_MASK_FORMAT: &str = "valex-lape-mask";
@@ -91,12 +91,36 @@ pub fn import_lape_masks(
     path: &Path,
     labels: Option<&[String]>,
 ) -> Result<Vec<(String, NeuronSet)>, StatsIoError> {
+    import_lape_masks_from(path, Source::Disk, labels)
+}
+
+/// [`import_lape_masks`] of a file already in memory (`bytes`; `path` names it in messages and
+/// its extension picks JSON or safetensors): the same parsing and checks (it is what the fuzz
+/// target calls).
+///
+/// # Errors
+/// As [`import_lape_masks`].
+pub fn import_lape_masks_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    labels: Option<&[String]>,
+) -> Result<Vec<(String, NeuronSet)>, StatsIoError> {
+    import_lape_masks_from(path, Source::Bytes(bytes), labels)
+}
+
+fn import_lape_masks_from(
+    path: &Path,
+    file: Source<'_>,
+    labels: Option<&[String]>,
+) -> Result<Vec<(String, NeuronSet)>, StatsIoError> {
     let err = |k: StatsIoErrorKind| StatsIoError::new(FileKind::NeuronSets, path, k);
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let (names, layers): (Option<Vec<String>>, Vec<Vec<Vec<u32>>>) = if is_json {
-        let raw = std::fs::read(path).map_err(|e| err(StatsIoErrorKind::Read).with_source(e))?;
+        let raw = file
+            .read(path)
+            .map_err(|e| err(StatsIoErrorKind::Read).with_source(e))?;
         let doc: Value =
             serde_json::from_slice(&raw).map_err(|e| err(StatsIoErrorKind::Json).with_source(e))?;
         let (names, masks) = match &doc {
@@ -134,7 +158,7 @@ pub fn import_lape_masks(
         }
         (names, all)
     } else {
-        let mut r = StReader::open(path, FileKind::NeuronSets)?;
+        let mut r = file.safetensors(path, FileKind::NeuronSets)?;
         let meta = r.metadata().clone();
         let meta_err = |key: &str| {
             err(StatsIoErrorKind::Key {
@@ -243,5 +267,23 @@ mod tests {
         std::fs::write(&p, bytes).expect("write");
         let e = import_lape_masks(&p, None).expect_err("no metadata");
         assert!(e.to_string().contains("key __metadata__.format"), "{e}");
+    }
+
+    // See: #10 (the fuzz target reads through `import_lape_masks_from_bytes`)
+    #[test]
+    fn from_bytes_imports_like_the_file_for_both_formats() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let st = dir.path().join("m.safetensors");
+        export_lape_masks(&st, &sets()).expect("exports");
+        let bytes = std::fs::read(&st).expect("read");
+        let from_bytes = import_lape_masks_from_bytes(&st, &bytes, None).expect("imports");
+        assert_eq!(from_bytes, import_lape_masks(&st, None).expect("imports"));
+        assert_eq!(from_bytes, sets());
+        let json = br#"[[[1, 3], [], [7]], [[], [], [9, 2]]]"#;
+        let got = import_lape_masks_from_bytes(Path::new("m.json"), json, None).expect("json");
+        assert_eq!(got[1].1.layers()[2], [2, 9]);
+        let e = import_lape_masks_from_bytes(Path::new("x/m.safetensors"), &bytes[..9], None)
+            .unwrap_err();
+        assert!(e.to_string().contains("x/m.safetensors"), "{e}");
     }
 }

@@ -20,11 +20,13 @@ mod st_reader;
 
 pub use error::{FileKind, StatsIoError, StatsIoErrorKind};
 pub use hash::sha256_file;
-pub use lape_layout::{LAPE_MASK_FORMAT, export_lape_masks, import_lape_masks};
-pub use neuron_sets::{read_neuron_sets, write_neuron_sets};
+pub use lape_layout::{
+    LAPE_MASK_FORMAT, export_lape_masks, import_lape_masks, import_lape_masks_from_bytes,
+};
+pub use neuron_sets::{read_neuron_sets, read_neuron_sets_from_bytes, write_neuron_sets};
 pub use provenance::SetProvenance;
 pub use released::{RELEASED_COUNTS, RELEASED_TAP, RELEASED_TENSORS, read_released_counts};
 pub use stats_file::{
-    EncodedStats, STATS_FORMAT, STATS_VERSION, StatsPaths, encode_stats, read_stats, stats_paths,
-    write_stats,
+    EncodedStats, STATS_FORMAT, STATS_VERSION, StatsPaths, encode_stats, read_stats,
+    read_stats_from_bytes, stats_paths, write_stats,
 };

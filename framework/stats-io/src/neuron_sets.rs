@@ -11,6 +11,7 @@ use valex_core::NeuronSet;
 
 use crate::atomic::write_atomic;
 use crate::error::{FileKind, StatsIoError, StatsIoErrorKind};
+use crate::st_reader::Source;
 
 /// Writes `sets` (in order) and `provenance` to `path` atomically, pretty-printed.
 ///
@@ -45,6 +46,25 @@ pub fn write_neuron_sets(
 /// A missing file, invalid JSON, or a `neurons` entry that is not a list of lists of
 /// non-negative 32-bit integers (the message names the label and layer).
 pub fn read_neuron_sets(path: &Path) -> Result<(Vec<(String, NeuronSet)>, Value), StatsIoError> {
+    read_neuron_sets_from(path, Source::Disk)
+}
+
+/// [`read_neuron_sets`] of a file already in memory (`bytes`; `path` names it in messages):
+/// the same parsing and checks (it is what the fuzz target calls).
+///
+/// # Errors
+/// As [`read_neuron_sets`].
+pub fn read_neuron_sets_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(Vec<(String, NeuronSet)>, Value), StatsIoError> {
+    read_neuron_sets_from(path, Source::Bytes(bytes))
+}
+
+fn read_neuron_sets_from(
+    path: &Path,
+    file: Source<'_>,
+) -> Result<(Vec<(String, NeuronSet)>, Value), StatsIoError> {
     let err = |k: StatsIoErrorKind| StatsIoError::new(FileKind::NeuronSets, path, k);
     let key_err = |key: String, message: &str| {
         err(StatsIoErrorKind::Key {
@@ -52,7 +72,9 @@ pub fn read_neuron_sets(path: &Path) -> Result<(Vec<(String, NeuronSet)>, Value)
             message: message.into(),
         })
     };
-    let raw = std::fs::read(path).map_err(|e| err(StatsIoErrorKind::Read).with_source(e))?;
+    let raw = file
+        .read(path)
+        .map_err(|e| err(StatsIoErrorKind::Read).with_source(e))?;
     let mut doc: Value =
         serde_json::from_slice(&raw).map_err(|e| err(StatsIoErrorKind::Json).with_source(e))?;
     let neurons = doc
@@ -152,5 +174,19 @@ mod tests {
             err.to_string()
                 .ends_with("label 诚信/support appears twice")
         );
+    }
+
+    // See: #10 (the fuzz target reads through `read_neuron_sets_from_bytes`)
+    #[test]
+    fn from_bytes_reads_like_the_file() {
+        let bytes = br#"{"neurons": {"x": [[3, 1, 3], []]}, "provenance": {"a": 1}}"#;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("n.json");
+        std::fs::write(&p, bytes).expect("write");
+        let from_bytes = read_neuron_sets_from_bytes(&p, bytes).expect("reads");
+        assert_eq!(from_bytes, read_neuron_sets(&p).expect("reads"));
+        assert_eq!(from_bytes.0[0].1.layers()[0], [1, 3]);
+        let e = read_neuron_sets_from_bytes(Path::new("a/n.json"), b"[").unwrap_err();
+        assert!(e.to_string().contains("a/n.json"), "{e}");
     }
 }

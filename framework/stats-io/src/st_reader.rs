@@ -5,9 +5,10 @@
 //! and decoding of `F64`/`I32` tensors into `f64`, `F32` into `f32` and `I64`/`U64` into `u64`.
 //! Writing uses the `safetensors` crate.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{FileKind, StatsIoError, StatsIoErrorKind};
@@ -25,9 +26,46 @@ pub(crate) struct TensorEntry {
     pub end: u64,
 }
 
+/// Where a reader's file comes from: the file system, or its bytes already in memory (the
+/// `*_from_bytes` entry points, used by the fuzz targets). Both go through the same parsing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// Read the file at the path.
+    Disk,
+    /// These are the file's bytes; the path only names it in messages.
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Source<'a> {
+    /// The whole file.
+    pub fn read(self, path: &Path) -> std::io::Result<Cow<'a, [u8]>> {
+        match self {
+            Source::Disk => std::fs::read(path).map(Cow::Owned),
+            Source::Bytes(b) => Ok(Cow::Borrowed(b)),
+        }
+    }
+
+    /// The file as a safetensors reader.
+    pub fn safetensors(self, path: &Path, kind: FileKind) -> Result<StReader, StatsIoError> {
+        match self {
+            Source::Disk => StReader::open(path, kind),
+            Source::Bytes(b) => StReader::from_reader(
+                Box::new(Cursor::new(b.to_vec())),
+                b.len() as u64,
+                path,
+                kind,
+            ),
+        }
+    }
+}
+
+/// What a [`StReader`] reads from.
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
 /// An open safetensors file with a parsed header.
 pub(crate) struct StReader {
-    file: File,
+    file: Box<dyn ReadSeek>,
     path: PathBuf,
     kind: FileKind,
     tensors: BTreeMap<String, TensorEntry>,
@@ -48,12 +86,23 @@ impl StReader {
     /// Opens `path` and parses its header.
     pub fn open(path: &Path, kind: FileKind) -> Result<Self, StatsIoError> {
         let err = |k: StatsIoErrorKind| StatsIoError::new(kind, path, k);
-        let bad = |m: String| err(StatsIoErrorKind::Header(m));
-        let mut file = File::open(path).map_err(|e| err(StatsIoErrorKind::Read).with_source(e))?;
+        let file = File::open(path).map_err(|e| err(StatsIoErrorKind::Read).with_source(e))?;
         let file_len = file
             .metadata()
             .map_err(|e| err(StatsIoErrorKind::Read).with_source(e))?
             .len();
+        Self::from_reader(Box::new(file), file_len, path, kind)
+    }
+
+    /// Parses the header of the `file_len` bytes of `file`, a file named `path` in messages.
+    fn from_reader(
+        mut file: Box<dyn ReadSeek>,
+        file_len: u64,
+        path: &Path,
+        kind: FileKind,
+    ) -> Result<Self, StatsIoError> {
+        let err = |k: StatsIoErrorKind| StatsIoError::new(kind, path, k);
+        let bad = |m: String| err(StatsIoErrorKind::Header(m));
         let mut len_buf = [0_u8; 8];
         file.read_exact(&mut len_buf)
             .map_err(|e| bad("file is shorter than 8 bytes".into()).with_source(e))?;

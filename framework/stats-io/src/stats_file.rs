@@ -31,7 +31,7 @@ use valex_core::{ActivationStats, Bootstrap, ItemMeans, LabelStats, poisson_weig
 
 use crate::atomic::write_atomic;
 use crate::error::{FileKind, StatsIoError, StatsIoErrorKind};
-use crate::st_reader::StReader;
+use crate::st_reader::{Source, StReader};
 
 /// Value of the sidecar's `format` key.
 pub const STATS_FORMAT: &str = "valex-stats";
@@ -252,6 +252,28 @@ pub fn write_stats(
 /// Missing files, a sidecar with a wrong format, version or key, and missing tensors or
 /// tensors of the wrong dtype or shape. Each names the file and the key or tensor.
 pub fn read_stats(path: &Path) -> Result<(ActivationStats, Value), StatsIoError> {
+    read_stats_from(path, Source::Disk, Source::Disk)
+}
+
+/// [`read_stats`] of files already in memory: `sidecar` holds the `.json` file and `tensors`
+/// the `.safetensors` file of the statistics at `path`, which only names them in messages.
+/// The same parsing and checks as [`read_stats`] (it is what the fuzz target calls).
+///
+/// # Errors
+/// As [`read_stats`].
+pub fn read_stats_from_bytes(
+    path: &Path,
+    sidecar: &[u8],
+    tensors: &[u8],
+) -> Result<(ActivationStats, Value), StatsIoError> {
+    read_stats_from(path, Source::Bytes(sidecar), Source::Bytes(tensors))
+}
+
+fn read_stats_from(
+    path: &Path,
+    sidecar_file: Source<'_>,
+    tensors_file: Source<'_>,
+) -> Result<(ActivationStats, Value), StatsIoError> {
     let paths = stats_paths(path);
     let side_err = |k: StatsIoErrorKind| StatsIoError::new(FileKind::Statistics, &paths.sidecar, k);
     let key_err = |key: &str, message: &str| {
@@ -260,7 +282,8 @@ pub fn read_stats(path: &Path) -> Result<(ActivationStats, Value), StatsIoError>
             message: message.into(),
         })
     };
-    let raw = std::fs::read(&paths.sidecar)
+    let raw = sidecar_file
+        .read(&paths.sidecar)
         .map_err(|e| side_err(StatsIoErrorKind::Read).with_source(e))?;
     let sidecar: Value = serde_json::from_slice(&raw)
         .map_err(|e| side_err(StatsIoErrorKind::Json).with_source(e))?;
@@ -317,7 +340,7 @@ pub fn read_stats(path: &Path) -> Result<(ActivationStats, Value), StatsIoError>
             l.name
         ))));
     }
-    let mut reader = StReader::open(&paths.tensors, FileKind::Statistics)?;
+    let mut reader = tensors_file.safetensors(&paths.tensors, FileKind::Statistics)?;
     let shape = [n_layers, n_neurons];
     let mut stats = ActivationStats::new(tap, n_layers, n_neurons, &[]);
     stats.labels = labels;

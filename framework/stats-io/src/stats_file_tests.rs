@@ -311,3 +311,17 @@ fn r10_data_offsets_near_u64_max_are_an_error_not_a_panic() {
     let err = r.expect_err("must fail").to_string();
     assert!(err.contains("beyond the file"), "{err}");
 }
+
+// See: #10 (the fuzz target reads through `read_stats_from_bytes`)
+#[test]
+fn from_bytes_reads_like_the_files_and_names_them() {
+    let enc = encode_stats(&sample(), &prov()).expect("encodes");
+    let path = Path::new("runs/s.safetensors");
+    let (stats, sidecar) = read_stats_from_bytes(path, &enc.sidecar, &enc.tensors).expect("reads");
+    assert_eq!(stats, sample());
+    assert_eq!(sidecar["provenance"], prov());
+    let e = read_stats_from_bytes(path, &enc.sidecar, &enc.tensors[..20]).unwrap_err();
+    assert!(e.to_string().contains("runs/s.safetensors"), "{e}");
+    let e = read_stats_from_bytes(path, b"{", &enc.tensors).unwrap_err();
+    assert!(e.to_string().contains("runs/s.json"), "{e}");
+}

@@ -60,6 +60,7 @@ pub mod files;
 pub mod generate;
 pub mod inspect;
 pub mod loader;
+pub mod memory;
 pub mod models;
 pub mod reduce;
 pub mod tap;

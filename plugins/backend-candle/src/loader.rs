@@ -2,7 +2,8 @@
 //! registers it.
 //!
 //! Owns parsing of `path` (directory or `builtin:*`), `dtype`, `device`, `batch_size`,
-//! `max_batch_tokens`, `chat_template` and `system_prompt`, and the choice of candle device.
+//! `max_batch_tokens`, `chat_template`, `system_prompt`, `memory_check` and `memory_limit_mib`,
+//! and the choice of candle device.
 //! Parsing never touches the model files; loading does.
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use crate::backend::CandleBackend;
 use crate::batching::BatchPolicy;
 use crate::chat::{ChatTemplate, TEMPLATE_FILES};
 use crate::files::{self, MemoryModel, ModelSource};
+use crate::memory::MemoryCheck;
 use crate::models::{Model, weight_spec};
 
 /// The component id.
@@ -74,6 +76,11 @@ pub struct CandleConfig {
     pub chat_template: Option<bool>,
     /// System message put before the user turn when `chat_template = true`.
     pub system_prompt: Option<String>,
+    /// Estimate the memory a run needs before loading, and refuse when it does not fit
+    /// (default true; [`crate::memory`]).
+    pub memory_check: Option<bool>,
+    /// MiB to compare the estimate against instead of the memory available.
+    pub memory_limit_mib: Option<u64>,
 }
 
 /// Which device to run on.
@@ -137,6 +144,7 @@ pub struct CandleLoader {
     device: DeviceSpec,
     policy: BatchPolicy,
     chat: Option<Option<String>>,
+    memory: MemoryCheck,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +210,10 @@ impl CandleLoader {
                 max_tokens: cfg.max_batch_tokens,
             },
             chat: chat_template.then_some(cfg.system_prompt),
+            memory: MemoryCheck {
+                enabled: cfg.memory_check.unwrap_or(true),
+                limit: cfg.memory_limit_mib.map(|m| m.saturating_mul(1 << 20)),
+            },
         })
     }
 
@@ -213,6 +225,7 @@ impl CandleLoader {
             device: DeviceSpec::Cpu,
             policy: BatchPolicy::rows(DEFAULT_BATCH_SIZE),
             chat: None,
+            memory: MemoryCheck::default(),
         }
     }
 
@@ -270,6 +283,9 @@ impl CandleLoader {
             }
             (None, _) => None,
         };
+        let on_cuda = matches!(self.device, DeviceSpec::Cuda(_));
+        self.memory
+            .run(&source, self.dtype, &self.policy, on_cuda)?;
         let loaded = files::load(&source, self.dtype, &device, weight_spec)?;
         let model = Model::from_tensors(&loaded.config, loaded.tensors, self.dtype, &device)
             .map_err(|e| ComponentError::input("model could not be assembled").with_source(e))?;
@@ -434,6 +450,25 @@ mod tests {
         let e = parse(serde_json::json!({"path": "builtin:planted-demo", "chat_template": true}))
             .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("chat_template"));
+    }
+
+    #[test]
+    fn memory_params_set_the_check() {
+        let l = parse(serde_json::json!({"path": "m"})).unwrap();
+        assert_eq!(l.memory, MemoryCheck::default());
+        assert!(l.memory.enabled);
+        let l =
+            parse(serde_json::json!({"path": "m", "memory_check": false, "memory_limit_mib": 3}))
+                .unwrap();
+        assert_eq!(
+            l.memory,
+            MemoryCheck {
+                enabled: false,
+                limit: Some(3 << 20)
+            }
+        );
+        let e = parse(serde_json::json!({"path": "m", "memory_limit_mib": -1})).unwrap_err();
+        assert!(e.message.contains("expected u64"), "{}", e.message);
     }
 
     #[test]

@@ -335,12 +335,26 @@ impl Sheet<'_> {
 }
 
 fn open(file: &Path) -> Result<Xlsx<std::io::BufReader<std::fs::File>>, ComponentError> {
-    open_workbook(file).map_err(|e: calamine::XlsxError| {
-        ComponentError::input(format!(
-            "dataset {}: cannot open as xlsx: {e}",
-            file.display()
-        ))
-    })
+    open_workbook(file).map_err(|e: calamine::XlsxError| open_error(file, e))
+}
+
+fn open_error(file: &Path, e: calamine::XlsxError) -> ComponentError {
+    ComponentError::input(format!(
+        "dataset {}: cannot open as xlsx: {e}",
+        file.display()
+    ))
+}
+
+/// Opens the bytes of an .xlsx as a workbook named `file` in messages (for
+/// [`CVoiceDataset::load_workbooks`]).
+///
+/// # Errors
+/// Bytes that are not an xlsx workbook, naming `file`.
+pub fn open_bytes<'a>(
+    file: &Path,
+    bytes: &'a [u8],
+) -> Result<Xlsx<std::io::Cursor<&'a [u8]>>, ComponentError> {
+    Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| open_error(file, e))
 }
 
 fn sheet_error(file: &Path, sheet: &str, e: impl std::fmt::Display) -> ComponentError {
@@ -358,11 +372,29 @@ impl Dataset for CVoiceDataset {
                 self.dir.display()
             )));
         }
+        if self.parts.contains(&Part::Activation) {
+            self.check_activation_names()?;
+        }
+        self.load_workbooks(open)
+    }
+}
+
+impl CVoiceDataset {
+    /// Reads the workbooks of the folder through `open` (given each file's path): the parsing
+    /// and row checks of [`Dataset::load`], which passes the files on disk, without its
+    /// folder checks (a folder, activation file names). The fuzz target passes
+    /// [`open_bytes`] of its input.
+    ///
+    /// # Errors
+    /// As [`Dataset::load`].
+    pub fn load_workbooks<R: std::io::Read + std::io::Seek>(
+        &self,
+        mut open: impl FnMut(&Path) -> Result<Xlsx<R>, ComponentError>,
+    ) -> Result<DatasetLoad, ComponentError> {
         let mut rows = RowPolicy::new(self.skip_invalid);
         let mut items = Vec::new();
         let mut files = Vec::new();
         if self.parts.contains(&Part::Activation) {
-            self.check_activation_names()?;
             for &value in &self.values {
                 let file = self.dir.join(format!("{value}{ACTIVATION_SUFFIX}"));
                 let mut wb = open(&file)?;

@@ -162,9 +162,23 @@ fn strip_pos(e: &serde_json::Error) -> String {
     }
 }
 
-impl Dataset for JsonlDataset {
-    fn load(&self) -> Result<DatasetLoad, ComponentError> {
-        let files = self.files()?;
+impl JsonlDataset {
+    /// Reads the dataset from the bytes of its one file (`path` of the reader names it in
+    /// messages): the same parsing and checks as [`Dataset::load`] of a file (it is what the
+    /// fuzz target calls).
+    ///
+    /// # Errors
+    /// As [`Dataset::load`]: the first invalid line, or no valid item.
+    pub fn load_bytes(&self, bytes: &[u8]) -> Result<DatasetLoad, ComponentError> {
+        self.read_files(vec![self.path.clone()], |_| Ok(bytes.to_vec()))
+    }
+
+    /// Parses `files`, whose bytes `read` returns, in order.
+    fn read_files(
+        &self,
+        files: Vec<PathBuf>,
+        mut read: impl FnMut(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<DatasetLoad, ComponentError> {
         let mut reader = Reader {
             values: &self.values,
             rows: RowPolicy::new(self.skip_invalid),
@@ -172,7 +186,7 @@ impl Dataset for JsonlDataset {
             items: Vec::new(),
         };
         for file in &files {
-            let bytes = std::fs::read(file).map_err(|e| {
+            let bytes = read(file).map_err(|e| {
                 ComponentError::input(format!("dataset {}: cannot read: {e}", file.display()))
             })?;
             reader.read(file, &bytes)?;
@@ -188,6 +202,12 @@ impl Dataset for JsonlDataset {
             files,
             skipped: reader.rows.into_skipped(),
         })
+    }
+}
+
+impl Dataset for JsonlDataset {
+    fn load(&self) -> Result<DatasetLoad, ComponentError> {
+        self.read_files(self.files()?, |f| std::fs::read(f))
     }
 }
 
@@ -375,5 +395,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.load().unwrap().items.len(), 2);
+    }
+
+    // See: #10 (the fuzz target reads through `load_bytes`)
+    #[test]
+    fn load_bytes_parses_like_load_and_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.jsonl");
+        std::fs::write(&p, GOOD).unwrap();
+        let from_file = JsonlDataset::new(p.clone()).load().unwrap();
+        let from_bytes = JsonlDataset::new(p.clone())
+            .load_bytes(GOOD.as_bytes())
+            .unwrap();
+        assert_eq!(from_bytes.items, from_file.items);
+        assert_eq!(from_bytes.files, std::slice::from_ref(&p));
+        assert_eq!(from_bytes.items.len(), 2);
+        let bad = b"{\"id\":\"a\"}\n";
+        let e = JsonlDataset::new(p.clone()).load_bytes(bad).unwrap_err();
+        std::fs::write(&p, bad).unwrap();
+        assert_eq!(
+            e.to_string(),
+            JsonlDataset::new(p.clone()).load().unwrap_err().to_string()
+        );
+        assert!(e.to_string().contains("d.jsonl: line 1: "), "{e}");
     }
 }

@@ -19,7 +19,7 @@ mod values;
 
 pub use c_voice::{
     ACTIVATION_COLUMNS, ACTIVATION_SUFFIX, CVoiceConfig, CVoiceDataset, EVALUATION_COLUMNS,
-    EVALUATION_FILE, Part, parse_label,
+    EVALUATION_FILE, Part, open_bytes, parse_label,
 };
 pub use jsonl::{JsonlConfig, JsonlDataset};
 pub use values::{CORE_VALUES, CoreValue, core_value};

@@ -111,7 +111,8 @@ impl ReporterComponent for Summary {
 #[serde(deny_unknown_fields)]
 struct ProbeConfig {
     /// `create` (panic in the factory), `score` (panic while scoring), `bad-output` (return a
-    /// neuron index outside the model) or `none`.
+    /// neuron index outside the model), `hang` (never return from `score`, for the host's
+    /// per-call timeout) or `none`.
     when: String,
 }
 
@@ -142,6 +143,11 @@ impl ScorerComponent for Probe {
     ) -> Result<ScorerOutput, PluginError> {
         match self.0.as_str() {
             "score" => panic!("panic-probe: panicking in score as asked"),
+            // A plugin stuck for good (a deadlock, an endless loop): the host's call timeout
+            // must end the run; this thread is abandoned and ends with the process.
+            "hang" => loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
             "bad-output" => {
                 let mut set = NeuronSet::empty(stats.n_layers);
                 let beyond = u32::try_from(stats.n_neurons).unwrap_or(u32::MAX);

@@ -25,6 +25,44 @@ fn stats() -> ActivationStats {
     s
 }
 
+// See: #10
+#[test]
+fn r10_a_hanging_call_times_out_names_the_call_and_poisons_the_instance() {
+    let lib = valex_plugin_host::LoadedLibrary::load(&example_lib())
+        .expect("the example loads")
+        .with_call_timeout(std::time::Duration::from_millis(300));
+    let lib = Arc::new(lib);
+    let probe = ExternalScorer::create(&lib, "scorer/panic-probe", &json!({"when": "hang"}))
+        .expect("creates");
+    let labels = ["a".to_owned(), "b".to_owned()];
+    let started = std::time::Instant::now();
+    let e = probe.score(&stats(), &labels).unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(300)
+            && waited < std::time::Duration::from_secs(10),
+        "{waited:?}"
+    );
+    assert_eq!(e.class, ErrorClass::Plugin);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "plugin {}: scorer/panic-probe: score did not return within 0.3 s; the call was abandoned (raise call_timeout_secs of its [[plugins]] entry if it is only slow)",
+            example_lib().display()
+        )
+    );
+    // Poisoned: the abandoned thread may still be inside the instance.
+    let e = probe.score(&stats(), &labels).unwrap_err();
+    assert!(
+        e.to_string().ends_with("after an earlier panic or timeout"),
+        "{e}"
+    );
+    drop(probe); // no destroy while the call may still run; must not block
+    // Other instances of the library keep working, within the same timeout.
+    let smd = ExternalScorer::create(&lib, "scorer/max-smd", &json!({"top_k": 1})).unwrap();
+    assert_eq!(smd.score(&stats(), &labels).unwrap().sets.len(), 2);
+}
+
 #[test]
 fn abi_mismatch_names_both_versions_and_what_to_rebuild() {
     let path = fault_lib("fault-abi-mismatch");
@@ -78,7 +116,7 @@ fn a_panic_in_score_is_contained_and_poisons_the_instance() {
     let e = probe.score(&stats(), &labels).unwrap_err();
     assert!(
         e.to_string()
-            .ends_with("not called again after an earlier panic"),
+            .ends_with("not called again after an earlier panic or timeout"),
         "{e}"
     );
     drop(probe); // no destroy for a poisoned instance; must not crash

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use valex_core::{Dataset, DatasetLoad, Item, ItemKind, Language};
-use valex_datasets::{CORE_VALUES, CVoiceDataset, Part};
+use valex_datasets::{CORE_VALUES, CVoiceDataset, Part, open_bytes};
 
 use crate::xlsx;
 
@@ -315,6 +315,73 @@ fn reads_the_released_layout_by_header_names() {
     assert_eq!(load.files.len(), 3);
     let only_eval = f.reader().parts(vec![Part::Evaluation]).load().unwrap();
     assert_eq!(only_eval.items.len(), 2);
+}
+
+// See: #10 (the fuzz target reads through `load_workbooks` and `open_bytes`)
+#[test]
+fn workbooks_from_bytes_load_like_the_files_and_name_the_same_file() {
+    let f = Fixture::new(|files| files[2].1[1].1[1][1] = String::new());
+    let from_bytes = |r: CVoiceDataset| {
+        r.load_workbooks(|file: &Path| {
+            let bytes = std::fs::read(file)
+                .map_err(|e| valex_core::ComponentError::input(e.to_string()))?;
+            // Leaked: the workbook borrows the bytes for the whole load (a test).
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            open_bytes(file, bytes)
+        })
+    };
+    let files = f.reader().parts(vec![Part::Activation]).load().unwrap();
+    let bytes = from_bytes(f.reader().parts(vec![Part::Activation])).unwrap();
+    assert_eq!(bytes.items, files.items);
+    assert_eq!(bytes.files, files.files);
+    assert_eq!(bytes.items.len(), 4);
+    // The empty cell: the same error either way, naming the workbook.
+    let e_files = f.reader().load().unwrap_err().to_string();
+    let e_bytes = from_bytes(f.reader()).unwrap_err().to_string();
+    assert_eq!(e_bytes, e_files);
+    assert!(e_bytes.contains("test-zh-200.xlsx"), "{e_bytes}");
+    let skip = from_bytes(f.reader().skip_invalid(true)).unwrap();
+    assert_eq!(
+        skip.skipped,
+        f.reader().skip_invalid(true).load().unwrap().skipped
+    );
+    assert_eq!(skip.skipped.len(), 1);
+    let Err(e) = open_bytes(Path::new("x/富强-final.xlsx"), b"not a zip") else {
+        panic!("bytes that are no zip opened as a workbook");
+    };
+    assert!(
+        e.to_string()
+            .starts_with("dataset x/富强-final.xlsx: cannot open as xlsx: "),
+        "{e}"
+    );
+}
+
+// See: #10. A workbook the c_voice_xlsx fuzz target grew (fuzz/artifacts crash-1d931276…):
+// a cell reference whose column letters overflow calamine's u32 arithmetic. It panicked
+// with overflow checks on (valex's debug builds, the fuzz builds); the workspace profile now
+// builds calamine with wrapping arithmetic as release does, and the file is a dataset error.
+#[test]
+fn r10_a_cell_reference_overflowing_calamine_is_an_error_not_a_panic() {
+    let bytes = include_bytes!("../fixtures/r10-calamine-column-overflow.xlsx");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("富强-final.xlsx"), bytes).unwrap();
+    std::fs::write(dir.path().join("test-zh-200.xlsx"), bytes).unwrap();
+    for part in [Part::Activation, Part::Evaluation] {
+        for skip in [false, true] {
+            let got = CVoiceDataset::new(dir.path().to_path_buf())
+                .parts(vec![part])
+                .skip_invalid(skip)
+                .values(&["富强".into()])
+                .unwrap()
+                .load();
+            let e = got.expect_err("the workbook is malformed").to_string();
+            assert!(
+                e.starts_with(&format!("dataset {}", dir.path().display())),
+                "{e}"
+            );
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
 }
 
 #[test]
