@@ -376,56 +376,51 @@ impl ResultsView {
     /// evaluators that score every item.
     pub fn unscored_rows(&self) -> Vec<[String; 6]> {
         let n = |x: Option<u64>| x.map_or_else(|| "–".to_owned(), |x| x.to_string());
-        let mut rows = Vec::new();
-        for c in &self.cells {
-            let named = std::iter::once(("baseline", c.baseline_unscored.as_ref())).chain(
-                c.conditions
-                    .iter()
-                    .map(|k| (k.name.as_str(), k.unscored.as_ref())),
-            );
-            for (name, u) in named {
-                if let Some(u) = u {
-                    rows.push([
-                        c.shown.clone(),
-                        c.language.clone(),
-                        name.to_owned(),
-                        n(u.answers),
-                        n(u.unparsed),
-                        n(u.items),
-                    ]);
-                }
-            }
-        }
-        rows
+        self.unscored()
+            .map(|(c, name, u)| {
+                [
+                    c.value.clone(),
+                    c.language.clone(),
+                    name.to_owned(),
+                    n(u.answers),
+                    n(u.unparsed),
+                    n(u.items),
+                ]
+            })
+            .collect()
+    }
+
+    /// Every `(cell, condition name, unparsed answers)`, the baseline of each cell first.
+    fn unscored(&self) -> impl Iterator<Item = (&CellView, &str, &UnscoredView)> {
+        self.cells.iter().flat_map(|c| {
+            std::iter::once(("baseline", c.baseline_unscored.as_ref()))
+                .chain(
+                    c.conditions
+                        .iter()
+                        .map(|k| (k.name.as_str(), k.unscored.as_ref())),
+                )
+                .filter_map(move |(name, u)| u.map(|u| (c, name, u)))
+        })
     }
 
     /// Up to `max` unparsed answers as `(value · language · condition · item (order), answer)`,
     /// answers cut to `chars` characters.
     pub fn unscored_examples(&self, max: usize, chars: usize) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for c in &self.cells {
-            let named = std::iter::once(("baseline", c.baseline_unscored.as_ref())).chain(
-                c.conditions
-                    .iter()
-                    .map(|k| (k.name.as_str(), k.unscored.as_ref())),
-            );
-            for (name, u) in named {
-                for (item, order, answer) in u.iter().flat_map(|u| &u.examples) {
-                    if out.len() == max {
-                        return out;
-                    }
+        self.unscored()
+            .flat_map(|(c, name, u)| {
+                u.examples.iter().map(move |(item, order, answer)| {
                     let mut a: String = answer.chars().take(chars).collect();
                     if answer.chars().count() > chars {
                         a.push('…');
                     }
-                    out.push((
-                        format!("{} · {} · {name} · {item} ({order})", c.shown, c.language),
+                    (
+                        format!("{} · {} · {name} · {item} ({order})", c.value, c.language),
                         a,
-                    ));
-                }
-            }
-        }
-        out
+                    )
+                })
+            })
+            .take(max)
+            .collect()
     }
 }
 
