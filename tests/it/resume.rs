@@ -15,10 +15,23 @@ use valex_test_support::{Case, Output, repo_root, valex_bin};
 /// each, and a small evaluation (one item per value, in Chinese) so results.json covers every
 /// stage.
 fn manifest() -> String {
+    manifest_including(&[])
+}
+
+/// [`manifest`] with more base files included after the value-study base (their own settings
+/// are then overridden by the sections below).
+fn manifest_including(more: &[&str]) -> String {
     let base = repo_root().join("experiments/_base/value-study.toml");
+    let includes: Vec<String> = std::iter::once(base.display().to_string())
+        .chain(
+            more.iter()
+                .map(|m| repo_root().join(m).display().to_string()),
+        )
+        .map(|p| format!("{p:?}"))
+        .collect();
     format!(
         r#"schema_version = 1
-include = ["{}"]
+include = [{}]
 [experiment]
 name = "resume"
 seed = 7
@@ -40,7 +53,7 @@ languages = ["zh"]
 max_items_per_value = 1
 random_controls = 1
 "#,
-        base.display()
+        includes.join(", ")
     )
 }
 
@@ -186,6 +199,45 @@ fn killed_run_resumes_to_the_bytes_of_an_uninterrupted_run() {
     assert_eq!(resumes.len(), 1, "{resumes:?}");
     let from = resumes[0]["batches_done"].as_u64().unwrap();
     assert!(from >= 1 && from < total, "resumed from batch {from}");
+}
+
+#[test]
+fn killed_run_with_record_conditions_resumes_to_the_same_bytes() {
+    // The support/conflict variant: every item recorded once per persona condition (two rows
+    // per item, labels `<value>/<condition>`), scored per value; checkpoints must count rows,
+    // not items, for the resume to continue exactly where the killed run stopped.
+    let mut case = Case::new()
+        .file(
+            "m.toml",
+            manifest_including(&["experiments/_base/support-conflict.toml"]),
+        )
+        .file("d.jsonl", demo_data());
+    for f in [
+        "persona-support.zh.txt",
+        "persona-support.en.txt",
+        "persona-conflict.zh.txt",
+        "persona-conflict.en.txt",
+    ] {
+        let text =
+            std::fs::read(repo_root().join("experiments/value-study/templates").join(f)).unwrap();
+        case = case.file(&format!("templates/{f}"), text);
+    }
+    let (case, _) = valex(case, &["-q", "run", "m.toml", "--out", "reference"], 0);
+    let stats = read_json(&case.path().join("reference/statistics.json"));
+    let labels = stats["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 24, "12 values x 2 conditions");
+
+    let mut child = spawn_run(&case, "killed");
+    let staging = case.path().join(".killed.partial");
+    wait_for_checkpoint(&mut child, &staging);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (done, total) = record_position(&staging);
+    assert!(done < total, "killed while recording ({done} of {total})");
+    assert_eq!(total, 288, "144 items x 2 conditions, one row per batch");
+
+    let (case, _) = valex(case, &["-q", "run", "--resume", "killed"], 0);
+    assert_same_outputs(&case.path().join("reference"), &case.path().join("killed"));
 }
 
 #[test]
