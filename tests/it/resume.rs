@@ -218,8 +218,12 @@ fn killed_run_with_record_conditions_resumes_to_the_same_bytes() {
         "persona-conflict.zh.txt",
         "persona-conflict.en.txt",
     ] {
-        let text =
-            std::fs::read(repo_root().join("experiments/value-study/templates").join(f)).unwrap();
+        let text = std::fs::read(
+            repo_root()
+                .join("experiments/value-study/templates")
+                .join(f),
+        )
+        .unwrap();
         case = case.file(&format!("templates/{f}"), text);
     }
     let (case, _) = valex(case, &["-q", "run", "m.toml", "--out", "reference"], 0);
