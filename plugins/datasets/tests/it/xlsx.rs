@@ -26,6 +26,36 @@ fn column(mut c: usize) -> String {
 
 /// Writes `path` with `sheets` as `(name, rows)`; an empty string is an absent cell.
 pub fn write(path: &Path, sheets: &[(&str, Vec<Vec<&str>>)]) {
+    let sheets: Vec<(&str, String)> = sheets
+        .iter()
+        .map(|(name, rows)| (*name, sheet_data(rows)))
+        .collect();
+    write_raw(path, &sheets);
+}
+
+/// The `<sheetData>` content of `rows` (inline strings; an empty string is an absent cell).
+fn sheet_data(rows: &[Vec<&str>]) -> String {
+    let mut data = String::new();
+    for (r, row) in rows.iter().enumerate() {
+        data.push_str(&format!(r#"<row r="{}">"#, r + 1));
+        for (c, cell) in row.iter().enumerate() {
+            if !cell.is_empty() {
+                data.push_str(&format!(
+                    r#"<c r="{}{}" t="inlineStr"><is><t xml:space="preserve">{}</t></is></c>"#,
+                    column(c),
+                    r + 1,
+                    esc(cell)
+                ));
+            }
+        }
+        data.push_str("</row>");
+    }
+    data
+}
+
+/// Writes `path` with `sheets` as `(name, <sheetData> content)`, the XML as given: for
+/// workbooks no spreadsheet program would write.
+pub fn write_raw(path: &Path, sheets: &[(&str, String)]) {
     let f = std::fs::File::create(path).unwrap();
     let mut z = zip::ZipWriter::new(f);
     let o = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
@@ -67,22 +97,7 @@ pub fn write(path: &Path, sheets: &[(&str, Vec<Vec<&str>>)]) {
             r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>"#
         ),
     );
-    for (i, (_, rows)) in sheets.iter().enumerate() {
-        let mut data = String::new();
-        for (r, row) in rows.iter().enumerate() {
-            data.push_str(&format!(r#"<row r="{}">"#, r + 1));
-            for (c, cell) in row.iter().enumerate() {
-                if !cell.is_empty() {
-                    data.push_str(&format!(
-                        r#"<c r="{}{}" t="inlineStr"><is><t xml:space="preserve">{}</t></is></c>"#,
-                        column(c),
-                        r + 1,
-                        esc(cell)
-                    ));
-                }
-            }
-            data.push_str("</row>");
-        }
+    for (i, (_, data)) in sheets.iter().enumerate() {
         put(
             &format!("xl/worksheets/sheet{}.xml", i + 1),
             format!(
