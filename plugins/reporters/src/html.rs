@@ -12,7 +12,7 @@ use valex_core::{ComponentError, ConfigError, FactoryContext, OutputFile, Report
 use crate::figures;
 use crate::format::{DASH, ci, count, delta, mean, p_value, rate, text};
 use crate::params::check_file_name;
-use crate::results::{CellView, ResultsView, leaves, perplexity_ratios};
+use crate::results::{CellView, ResultsView, UNSCORED_COLUMNS, leaves, perplexity_ratios};
 
 /// Params of `reporter/html`.
 #[derive(Debug, Clone, Deserialize)]
@@ -327,19 +327,7 @@ pub fn render(results: &Value) -> Result<String, ComponentError> {
                  condition.</p>\n",
             );
             let rows: Vec<Vec<String>> = unscored.into_iter().map(Vec::from).collect();
-            table(
-                &mut out,
-                &[
-                    "value",
-                    "lang",
-                    "condition",
-                    "answers",
-                    "unparsed",
-                    "items without an answer",
-                ],
-                &rows,
-                3,
-            );
+            table(&mut out, &UNSCORED_COLUMNS, &rows, 3);
             let examples = v.unscored_examples(5, 160);
             if !examples.is_empty() {
                 out.push_str("<ul class=\"examples\">\n");

@@ -11,7 +11,7 @@ use valex_core::{ComponentError, ConfigError, FactoryContext, OutputFile, Report
 
 use crate::format::{DASH, ci, count, delta, mean, p_value, rate, text};
 use crate::params::check_file_name;
-use crate::results::{ResultsView, leaves};
+use crate::results::{ResultsView, UNSCORED_COLUMNS, leaves};
 
 /// Params of `reporter/markdown`.
 #[derive(Debug, Clone, Deserialize)]
@@ -266,15 +266,7 @@ pub fn render(results: &Value) -> String {
                 .into_iter()
                 .map(|r| r.into_iter().map(|x| escape(&x)).collect())
                 .collect();
-            let header = [
-                "value",
-                "lang",
-                "condition",
-                "answers",
-                "unparsed",
-                "items without an answer",
-            ]
-            .map(str::to_owned);
+            let header = UNSCORED_COLUMNS.map(str::to_owned);
             table(&mut out, &header, &rows);
             let examples = v.unscored_examples(5, 160);
             if !examples.is_empty() {

@@ -370,6 +370,16 @@ impl ResultsView {
     }
 }
 
+/// Column names of [`ResultsView::unscored_rows`], for the table reporters.
+pub const UNSCORED_COLUMNS: [&str; 6] = [
+    "value",
+    "lang",
+    "condition",
+    "answers",
+    "unparsed",
+    "items without an answer",
+];
+
 impl ResultsView {
     /// One row per cell and condition (baseline first) that has unparsed answers: value,
     /// language, condition, answers, unparsed, items without a parsed answer; empty for
