@@ -32,9 +32,10 @@
 //! real token's position id is its index within its own row, whatever the padding. The
 //! attention mask lets query `q` see key `k` only when `k <= q`, `k` is a real token of the
 //! row and, for mistral's `sliding_window` `w`, `q - k < w` (so Mistral is exact at any
-//! length). Masked scores get a large finite negative ([`models::MASK_NEG`]) and softmax runs
-//! in f32. Padding positions never enter statistics; a text alone and inside a padded batch
-//! give the same logits and taps (within float rounding, ~1e-6 in f32).
+//! length). Masked scores get minus infinity ([`models::MASK_NEG`]; every query sees at
+//! least one key, so no softmax row is fully masked) and softmax runs in f32. Padding
+//! positions never enter statistics; a text alone and inside a padded batch give the same
+//! logits and taps (within float rounding, ~1e-6 in f32).
 //!
 //! # Batching
 //! `record` and `score` sort rows by decreasing length (length buckets: rows of similar
