@@ -15,7 +15,7 @@ use valex_core::{
 use crate::batching::BatchPolicy;
 use crate::chat::ChatTemplate;
 use crate::models::{Model, Padding};
-use crate::reduce::row_stats;
+use crate::reduce::RowReducer;
 use crate::tap::{LayerMultipliers, Tap, TapSet};
 
 /// A loaded model with its tokenizer.
@@ -293,28 +293,35 @@ impl ModelBackend for CandleBackend {
                     })
                     .collect();
                 let n = self.info.n_neurons;
+                // Each layer's reduction is queued on the device; the results come back
+                // once, after the last layer (one synchronisation per chunk on CUDA).
+                let mut reducer = RowReducer::new(&counted_at, input.batch, input.seq)?;
+                let mut layers = Vec::with_capacity(self.info.n_layers);
                 self.model.forward_layers(
                     &input,
                     &mult,
                     TapSet::one(tap),
                     &mut |layer, _, act| {
-                        let host = row_stats(act, &counted_at, input.batch, input.seq)?;
-                        for (b, &i) in chunk.iter().enumerate() {
-                            let r = &host[b];
-                            stats.add_item_layer(
-                                batch.labels[i],
-                                batch.keys[i],
-                                layer,
-                                counted[b],
-                                &r[..n],
-                                &r[n..2 * n],
-                                &r[2 * n..],
-                            );
-                        }
+                        reducer.push(act)?;
+                        layers.push(layer);
                         Ok(())
                     },
                     false,
                 )?;
+                for (layer, host) in layers.into_iter().zip(reducer.finish()?) {
+                    for (b, &i) in chunk.iter().enumerate() {
+                        let r = &host[b];
+                        stats.add_item_layer(
+                            batch.labels[i],
+                            batch.keys[i],
+                            layer,
+                            counted[b],
+                            &r[..n],
+                            &r[n..2 * n],
+                            &r[2 * n..],
+                        );
+                    }
+                }
                 Ok(())
             };
             run(stats).map_err(device_error(format!(

@@ -1,17 +1,19 @@
 //! Per-row statistics of one layer's tap: the reduction of the recording pass.
 //!
-//! Owns [`row_stats`]: for every row of a padded batch, over that row's counted positions,
-//! the count of values `> 0`, the sum and the sum of squares of every neuron, as f32. Each row
-//! is reduced on its own, in position order, so its sums do not depend on which other rows
-//! share its batch (sharded, resumed and differently batched recordings agree to the last bit
-//! of f32). On the CPU this is one pass over the activations with no temporaries. On CUDA (a
-//! build with the `cuda` feature) it is one fused kernel (`reduce/cuda.rs`): it reads the
-//! activations once in their own dtype (bf16, f16 or f32) and a one-byte mask of the counted
-//! positions, and writes only `[batch, 3 · n]` f32, the one copy back to the host; its f32
-//! arithmetic is the CPU path's, in the same order, so the two agree bit for bit. On other
-//! devices it is a masked sum with candle ops, and only `[rows, 3 · n]` numbers come back.
+//! Owns [`RowReducer`]: for every row of a padded batch, over that row's counted positions,
+//! the count of values `> 0`, the sum and the sum of squares of every neuron, as f32, layer
+//! after layer. Each row is reduced on its own, in position order, so its sums do not depend
+//! on which other rows share its batch (sharded, resumed and differently batched recordings
+//! agree to the last bit of f32). On the CPU this is one pass over the activations with no
+//! temporaries. On CUDA (a build with the `cuda` feature) it is one fused kernel per layer
+//! (`reduce/cuda.rs`): it reads the activations once in their own dtype (bf16, f16 or f32)
+//! and a one-byte mask of the counted positions (uploaded once per batch), and writes
+//! `[batch, 3 · n]` f32 that stays on the device until [`RowReducer::finish`]: one
+//! synchronisation per batch, not one per layer. Its f32 arithmetic is the CPU path's, in the
+//! same order, so the two agree bit for bit. On other devices it is a masked sum with candle
+//! ops, also kept on the device until the end.
 
-use candle_core::{DType, Storage, Tensor};
+use candle_core::{DType, Device, Storage, Tensor};
 
 #[cfg(feature = "cuda")]
 #[allow(unsafe_code, reason = "launching the fused CUDA kernel is an FFI call")]
@@ -20,8 +22,131 @@ mod cuda;
 /// Counted flat positions (indices into the batch's `[batch * seq]` tokens) of each row.
 pub type RowPositions = [Vec<usize>];
 
+/// One layer's result: `[rows][3 · n]`, count of `> 0`, sum, sum of squares of each neuron.
+pub type LayerRows = Vec<Vec<f32>>;
+
+/// Reduces the tap of one layer after another for the rows of one padded batch.
+///
+/// [`push`](Self::push) queues a layer's reduction (on the CPU it runs at once);
+/// [`finish`](Self::finish) returns every pushed layer's per-row statistics in push order.
+pub struct RowReducer<'a> {
+    rows: &'a RowPositions,
+    batch: usize,
+    seq: usize,
+    pending: Pending,
+}
+
+/// Results not yet handed back.
+enum Pending {
+    /// Nothing pushed yet (the device is known at the first push).
+    Empty,
+    /// CPU results, already final.
+    Host(Vec<LayerRows>),
+    /// `[batch, 3 · n]` f32 per layer on a device without the fused kernel.
+    Device(Vec<Tensor>),
+    /// The fused kernel's outputs, on the device.
+    #[cfg(feature = "cuda")]
+    Cuda(cuda::Pending),
+}
+
+impl<'a> RowReducer<'a> {
+    /// A reducer for `rows` of a `batch` × `seq` padded batch.
+    ///
+    /// # Errors
+    /// A counted position outside the batch.
+    pub fn new(rows: &'a RowPositions, batch: usize, seq: usize) -> candle_core::Result<Self> {
+        counted_mask(rows, batch * seq)?;
+        Ok(RowReducer {
+            rows,
+            batch,
+            seq,
+            pending: Pending::Empty,
+        })
+    }
+
+    /// Reduces `act` (`[batch * seq, n]`, any float dtype, reduced in f32): one layer.
+    ///
+    /// # Errors
+    /// Device errors, a shape mismatch, or activations on another device than the earlier
+    /// layers'.
+    pub fn push(&mut self, act: &Tensor) -> candle_core::Result<()> {
+        let (len, n) = act.dims2()?;
+        if len != self.batch * self.seq {
+            candle_core::bail!(
+                "row statistics: activations of {len} positions for a batch of {} x {}",
+                self.batch,
+                self.seq
+            );
+        }
+        if matches!(self.pending, Pending::Empty) {
+            self.pending = self.start(act.device())?;
+        }
+        match &mut self.pending {
+            Pending::Empty => unreachable!("started above"),
+            Pending::Host(done) => {
+                let a = act.to_dtype(DType::F32)?;
+                let out = match cpu_row_stats(&a, self.rows, n)? {
+                    Some(out) => out,
+                    // A non-contiguous CPU tensor.
+                    None => cpu_row_stats(&a.contiguous()?, self.rows, n)?
+                        .ok_or_else(|| candle_core::Error::Msg("not a CPU tensor".into()))?,
+                };
+                done.push(out);
+            }
+            Pending::Device(queued) => {
+                queued.push(device_row_stats(act, self.rows, self.batch, self.seq, n)?);
+            }
+            #[cfg(feature = "cuda")]
+            Pending::Cuda(p) => p.push(act)?,
+        }
+        Ok(())
+    }
+
+    /// Every pushed layer's `[rows][3 · n]` statistics, in push order (one copy from the
+    /// device for the whole batch).
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn finish(self) -> candle_core::Result<Vec<LayerRows>> {
+        let (rows, seq) = (self.rows, self.seq);
+        match self.pending {
+            Pending::Empty => Ok(Vec::new()),
+            Pending::Host(done) => Ok(done),
+            Pending::Device(queued) => queued
+                .iter()
+                .map(|t| {
+                    let n = t.dim(1)? / 3;
+                    let host: Vec<f32> = t.flatten_all()?.to_vec1()?;
+                    Ok(by_row(&host, rows, seq, n))
+                })
+                .collect(),
+            #[cfg(feature = "cuda")]
+            Pending::Cuda(p) => Ok(p
+                .finish()?
+                .into_iter()
+                .map(|(host, n)| by_row(&host, rows, seq, n))
+                .collect()),
+        }
+    }
+
+    fn start(&self, device: &Device) -> candle_core::Result<Pending> {
+        Ok(match device {
+            Device::Cpu => Pending::Host(Vec::new()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(_) => Pending::Cuda(cuda::Pending::new(
+                device,
+                &counted_mask(self.rows, self.batch * self.seq)?,
+                self.batch,
+                self.seq,
+            )?),
+            _ => Pending::Device(Vec::new()),
+        })
+    }
+}
+
 /// `[rows][3 · n]`: count of `> 0`, sum, sum of squares of each neuron over the row's
-/// counted positions, for `act` of shape `[batch * seq, n]` (any float dtype; reduced in f32).
+/// counted positions, for `act` of shape `[batch * seq, n]` (any float dtype; reduced in f32):
+/// a [`RowReducer`] with one layer.
 ///
 /// # Errors
 /// Device errors or a shape mismatch.
@@ -30,18 +155,12 @@ pub fn row_stats(
     rows: &RowPositions,
     batch: usize,
     seq: usize,
-) -> candle_core::Result<Vec<Vec<f32>>> {
-    let n = act.dim(1)?;
-    #[cfg(feature = "cuda")]
-    if act.device().is_cuda() {
-        let host = cuda::batch_row_stats(act, &counted_mask(rows, batch * seq)?, batch, seq)?;
-        return Ok(by_row(&host, rows, seq, n));
-    }
-    let a = act.to_dtype(DType::F32)?;
-    if let Some(out) = cpu_row_stats(&a, rows, n)? {
-        return Ok(out);
-    }
-    device_row_stats(&a, rows, batch, seq, n)
+) -> candle_core::Result<LayerRows> {
+    let mut r = RowReducer::new(rows, batch, seq)?;
+    r.push(act)?;
+    r.finish()?
+        .pop()
+        .ok_or_else(|| candle_core::Error::Msg("no statistics".into()))
 }
 
 /// The CPU path: one pass over the (contiguous, f32) activations of the counted positions.
@@ -83,14 +202,16 @@ fn cpu_row_stats(
     Ok(Some(out))
 }
 
-/// The device path: a `[batch, seq, 1]` mask multiplied in and summed over positions.
+/// The device path: a `[batch, seq, 1]` mask multiplied in and summed over positions, as
+/// `[batch, 3 · n]` f32 on the device.
 fn device_row_stats(
     a: &Tensor,
     rows: &RowPositions,
     batch: usize,
     seq: usize,
     n: usize,
-) -> candle_core::Result<Vec<Vec<f32>>> {
+) -> candle_core::Result<Tensor> {
+    let a = a.to_dtype(DType::F32)?;
     let m: Vec<f32> = counted_mask(rows, batch * seq)?
         .into_iter()
         .map(f32::from)
@@ -101,10 +222,7 @@ fn device_row_stats(
     let active = am.gt(0.0_f32)?.to_dtype(DType::F32)?.sum(1)?;
     let sum = am.sum(1)?;
     let sum_sq = am.sqr()?.sum(1)?;
-    let host: Vec<f32> = Tensor::cat(&[active, sum, sum_sq], 1)?
-        .flatten_all()?
-        .to_vec1()?;
-    Ok(by_row(&host, rows, seq, n))
+    Tensor::cat(&[active, sum, sum_sq], 1)
 }
 
 /// `[batch * seq]`: 1 at every counted position of `rows`, else 0.
@@ -152,6 +270,7 @@ mod tests {
         let rows = vec![vec![0, 2], vec![3, 4, 5]];
         let cpu = row_stats(&a, &rows, 2, 3).unwrap();
         let dev = device_row_stats(&a, &rows, 2, 3, 4).unwrap();
+        let dev = by_row(&dev.flatten_all().unwrap().to_vec1().unwrap(), &rows, 3, 4);
         assert_eq!(cpu, dev);
         let v: Vec<Vec<f32>> = a.to_vec2().unwrap();
         for (r, positions) in rows.iter().enumerate() {
@@ -165,6 +284,37 @@ mod tests {
                 assert_eq!(cpu[r][8 + j], sq);
             }
         }
+    }
+
+    #[test]
+    fn a_reducer_returns_every_layer_in_push_order() {
+        let rows = vec![vec![0, 1], vec![4]];
+        let (a, b) = (act(), (act() * -2.0).unwrap());
+        let mut r = RowReducer::new(&rows, 2, 3).unwrap();
+        r.push(&a).unwrap();
+        // A non-contiguous layer (a transposed copy, transposed back) reduces the same.
+        let bt = b.t().unwrap().contiguous().unwrap().t().unwrap();
+        assert!(!bt.is_contiguous());
+        r.push(&bt).unwrap();
+        let got = r.finish().unwrap();
+        assert_eq!(
+            got,
+            [
+                row_stats(&a, &rows, 2, 3).unwrap(),
+                row_stats(&b, &rows, 2, 3).unwrap()
+            ]
+        );
+        assert_ne!(got[0], got[1]);
+        let mut r = RowReducer::new(&rows, 2, 3).unwrap();
+        let e = r.push(&act().narrow(0, 0, 5).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("5 positions"), "{e}");
+        assert!(
+            RowReducer::new(&rows, 2, 3)
+                .unwrap()
+                .finish()
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -238,6 +388,19 @@ mod cuda_tests {
             assert!(!t.is_contiguous());
             assert_eq!(row_stats(&t, &rows, batch, seq).unwrap(), got, "{dt:?}");
         }
+        // Several layers through one reducer: one mask upload, every result after the last.
+        let l0 = cpu_f32.to_dtype(DType::BF16).unwrap();
+        let l1 = (&cpu_f32 * 0.5).unwrap();
+        let mut r = RowReducer::new(&rows, batch, seq).unwrap();
+        r.push(&l0.to_device(&gpu).unwrap()).unwrap();
+        r.push(&l1.to_device(&gpu).unwrap()).unwrap();
+        assert_eq!(
+            r.finish().unwrap(),
+            [
+                row_stats(&l0, &rows, batch, seq).unwrap(),
+                row_stats(&l1, &rows, batch, seq).unwrap()
+            ]
+        );
         // The fused path checks positions and shapes like the others.
         let g = cpu_f32.to_device(&gpu).unwrap();
         let e = row_stats(&g, &[vec![28]], batch, seq).unwrap_err();
