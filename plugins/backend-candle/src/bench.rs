@@ -10,7 +10,9 @@
 //! - `layers`: the forward a statistics pass runs (the layers up to the last layer's
 //!   `mlp.gate_act`, no LM head), without the statistics;
 //! - `stats`: `record()` of `mlp.gate_act` with every real token counted, one label per row
-//!   (the layers plus the on-device statistics);
+//!   (the layers plus the on-device statistics), every iteration's rows new items of one
+//!   statistics object, as in a recording run (so the statistics' memory shows whether it
+//!   grows with the tokens: it must not);
 //! - `ablate`: `plain` with 1 % of each layer's neurons zeroed at `mlp.gate_act`.
 //!
 //! Nothing here is a test: timings depend on the machine.
@@ -141,6 +143,23 @@ pub struct BenchRow {
     pub tokens: usize,
     /// `tokens / seconds`.
     pub tokens_per_s: f64,
+    /// The process's peak resident memory so far (Linux `VmHWM`, MiB), read after this mode:
+    /// run one mode per process to attribute it. `None` where the OS does not say.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The process's peak resident set size in MiB (`VmHWM` of /proc/self/status), on Linux.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 fn config(s: &Shape) -> ModelConfig {
@@ -235,15 +254,19 @@ pub fn run(spec: &BenchSpec) -> Result<Vec<BenchRow>, ComponentError> {
             })
             .collect(),
     );
+    let labels: Vec<String> = (0..spec.batch).map(|i| format!("r{i}")).collect();
     let mut out = Vec::new();
     for mode in &spec.modes {
-        run_mode(&mut b, mode, &batches[0], &ablate)?;
+        // One statistics object per mode, made before the clock starts, as a run makes one.
+        let mut stats =
+            ActivationStats::new("mlp.gate_act", spec.shape.layers, spec.shape.inter, &labels);
+        run_mode(&mut b, mode, &batches[0], &ablate, &mut stats, 0)?;
         b.synchronize()?;
         let t = Instant::now();
         let mut tokens = 0;
         for it in 0..spec.iters {
             let rows = &batches[it % 3];
-            run_mode(&mut b, mode, rows, &ablate)?;
+            run_mode(&mut b, mode, rows, &ablate, &mut stats, it as u64 + 1)?;
             tokens += rows.iter().map(Vec::len).sum::<usize>();
         }
         b.synchronize()?;
@@ -253,33 +276,35 @@ pub fn run(spec: &BenchSpec) -> Result<Vec<BenchRow>, ComponentError> {
             seconds,
             tokens,
             tokens_per_s: tokens as f64 / seconds,
+            peak_rss_mib: peak_rss_mib(),
         });
     }
     Ok(out)
 }
 
+/// One iteration of `mode`; `stats` mode adds the rows to `stats` as the items of iteration
+/// `iter` (keys `iter * rows + row`).
 fn run_mode(
     b: &mut CandleBackend,
     mode: &str,
     rows: &[Vec<u32>],
     ablate: &NeuronEdit,
+    stats: &mut ActivationStats,
+    iter: u64,
 ) -> Result<(), ComponentError> {
     match mode {
         "plain" => b.full_forward(rows, None),
         "ablate" => b.full_forward(rows, Some(ablate)),
         "layers" => b.layers_forward(rows),
         "stats" => {
-            let info = b.info().clone();
-            let labels: Vec<String> = (0..rows.len()).map(|i| format!("r{i}")).collect();
-            let mut s =
-                ActivationStats::new("mlp.gate_act", info.n_layers, info.n_neurons, &labels);
+            let n = rows.len() as u64;
             let batch = RecordBatch {
                 ids: rows.to_vec(),
                 positions: rows.iter().map(|r| vec![true; r.len()]).collect(),
                 labels: (0..rows.len()).collect(),
-                keys: vec![0; rows.len()],
+                keys: (0..n).map(|r| iter * n + r).collect(),
             };
-            b.record("mlp.gate_act", &batch, None, &mut s)
+            b.record("mlp.gate_act", &batch, None, stats)
         }
         other => Err(ComponentError::config(format!(
             "bench mode {other:?} is not one of plain, layers, stats, ablate"

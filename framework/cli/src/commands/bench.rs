@@ -53,8 +53,11 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<(), CliError> {
         compute_threads()
     ));
     for r in &rows {
+        let peak = r
+            .peak_rss_mib
+            .map_or_else(String::new, |m| format!(", peak RSS {m:.0} MiB"));
         write_stdout(&format!(
-            "  {:7} {:>12.0} tok/s  ({} tokens in {:.3} s)",
+            "  {:7} {:>12.0} tok/s  ({} tokens in {:.3} s{peak})",
             r.mode, r.tokens_per_s, r.tokens, r.seconds
         ));
     }

@@ -6,6 +6,7 @@
 )]
 
 mod batching;
+mod bench_host;
 mod edits;
 mod errors;
 mod fixture;
