@@ -5,9 +5,14 @@
 # Needs, prepared on the build machine and carried in the ignored folder .gpu/:
 #   .gpu/valex               scripts/build-cuda.sh output (target/release/valex, CUDA 13.0, sm_90)
 #   .gpu/torch_baseline.py   a copy of ../shared/bench/torch_baseline.py
+#   .gpu/candle-unit         (optional) the backend's unit-test binary built with CUDA:
+#     source /tmp/cuda13/cuda-env.sh && cargo test --release -p valex-backend-candle \
+#       --features cuda --lib --no-run   (then copy the printed executable, stripped)
 # On the GPU machine: python3 with torch, transformers and safetensors (the image has them).
 #
 # Steps (each writes JSON under $OUT; a final table goes to stdout and $OUT/summary.txt):
+#  0. (with .gpu/candle-unit) the CUDA unit tests: the fused statistics kernel and the
+#     per-chunk reducer, bit for bit against the CPU path;
 #  1. correctness, GPU against CPU on the same inputs:
 #     a. the HF parity fixtures (tests/fixtures/hf/*): `valex inspect` on cpu/f32, cuda/f32 and
 #        cuda/bf16; relative error of logits and every tap vs CPU and vs the HF reference
@@ -31,6 +36,11 @@ log() { echo "== $*" | tee -a "$OUT/log.txt"; }
 log "device"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/device.txt"
 "$BIN" --version | tee -a "$OUT/device.txt"
+
+if [ -x .gpu/candle-unit ]; then
+  log "0. CUDA unit tests (reduce::cuda_tests)"
+  timeout 120 .gpu/candle-unit reduce::cuda_tests 2>&1 | tee -a "$OUT/log.txt" | tail -3
+fi
 
 log "1a. parity fixtures: cpu f32 / cuda f32 / cuda bf16"
 for arch in llama qwen2 mistral llama3 gpt2; do
