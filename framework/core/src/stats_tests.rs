@@ -376,3 +376,66 @@ mod merge_properties {
         }
     }
 }
+
+/// `add_items_layers` on rows of `n` neurons, against the loop of `add_item_layer` it
+/// stands for: the same statistics to the bit, on the parallel path (large) and the loop
+/// (small, bootstrap, kept means, a repeated layer).
+#[test]
+fn batched_layers_equal_the_item_by_item_loop_bit_for_bit() {
+    let mut rng = SplitMix64::new(7);
+    for (n, variant) in [
+        (1 << 16, "large"),
+        (8, "small"),
+        (1 << 16, "bootstrap"),
+        (1 << 16, "kept"),
+    ] {
+        let n_layers = 4;
+        let fresh = || {
+            let s = ActivationStats::new("t", n_layers, n, &labels());
+            match variant {
+                "bootstrap" => s.with_bootstrap(3, 2),
+                "kept" => s.with_item_means(),
+                _ => s,
+            }
+        };
+        // Items of repeated labels, layers out of order and one layer left out.
+        let items: Vec<(usize, u64, f64)> = (0..6)
+            .map(|i| (i % 3, i as u64, 1.0 + (i % 4) as f64))
+            .collect();
+        let layers = [2, 0, 3];
+        let rows: Vec<Vec<Vec<f32>>> = layers
+            .iter()
+            .map(|_| {
+                items
+                    .iter()
+                    .map(|_| {
+                        (0..3 * n)
+                            .map(|_| (rng.next_f64() * 4.0 - 1.0) as f32)
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut want = fresh();
+        for (k, &layer) in layers.iter().enumerate() {
+            for (i, &(label, key, t)) in items.iter().enumerate() {
+                let r = &rows[k][i];
+                want.add_item_layer(label, key, layer, t, &r[..n], &r[n..2 * n], &r[2 * n..]);
+            }
+        }
+        let mut got = fresh();
+        got.add_items_layers(&items, &layers, &rows);
+        assert!(got == want, "{variant}: statistics differ from the loop");
+        assert!(
+            got.labels[0].sum[2 * n] != 0.0,
+            "{variant}: layer 2 was added"
+        );
+        assert!(got.labels[0].sum[n] == 0.0, "{variant}: layer 1 was not");
+    }
+    // A repeated layer takes the loop and adds twice.
+    let items = [(0, 0, 1.0)];
+    let rows = vec![vec![vec![1.0_f32; 3 * 4]]; 2];
+    let mut s = ActivationStats::new("t", 2, 4, &labels());
+    s.add_items_layers(&items, &[1, 1], &rows);
+    assert_eq!(s.labels[0].sum[4..], [2.0; 4]);
+}

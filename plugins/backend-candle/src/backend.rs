@@ -292,7 +292,6 @@ impl ModelBackend for CandleBackend {
                             .collect()
                     })
                     .collect();
-                let n = self.info.n_neurons;
                 // Each layer's reduction is queued on the device; the results come back
                 // once, after the last layer (one synchronisation per chunk on CUDA).
                 let mut reducer = RowReducer::new(&counted_at, input.batch, input.seq)?;
@@ -308,20 +307,13 @@ impl ModelBackend for CandleBackend {
                     },
                     false,
                 )?;
-                for (layer, host) in layers.into_iter().zip(reducer.finish()?) {
-                    for (b, &i) in chunk.iter().enumerate() {
-                        let r = &host[b];
-                        stats.add_item_layer(
-                            batch.labels[i],
-                            batch.keys[i],
-                            layer,
-                            counted[b],
-                            &r[..n],
-                            &r[n..2 * n],
-                            &r[2 * n..],
-                        );
-                    }
-                }
+                let host = reducer.finish()?;
+                let items: Vec<(usize, u64, f64)> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(b, &i)| (batch.labels[i], batch.keys[i], counted[b]))
+                    .collect();
+                stats.add_items_layers(&items, &layers, &host);
                 Ok(())
             };
             run(stats).map_err(device_error(format!(
