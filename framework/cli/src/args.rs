@@ -310,6 +310,10 @@ pub(crate) struct BenchArgs {
         default_value = "plain,layers,stats,ablate"
     )]
     pub modes: Vec<String>,
+    /// After timing each mode, run it again as often with every section of the forward timed
+    /// on its own (the device is waited for around each), and print where the time goes.
+    #[arg(long)]
+    pub profile: bool,
     /// Also write the timings as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<std::path::PathBuf>,

@@ -15,6 +15,7 @@ use valex_core::{
 use crate::batching::BatchPolicy;
 use crate::chat::ChatTemplate;
 use crate::models::{Model, Padding};
+use crate::profile::section;
 use crate::reduce::RowReducer;
 use crate::tap::{LayerMultipliers, Tap, TapSet};
 
@@ -307,14 +308,16 @@ impl ModelBackend for CandleBackend {
                     },
                     false,
                 )?;
-                let host = reducer.finish()?;
+                let host = section("stats.copy", input.ids.device(), || reducer.finish())?;
                 let items: Vec<(usize, u64, f64)> = chunk
                     .iter()
                     .enumerate()
                     .map(|(b, &i)| (batch.labels[i], batch.keys[i], counted[b]))
                     .collect();
-                stats.add_items_layers(&items, &layers, &host);
-                Ok(())
+                section("stats.host", input.ids.device(), || {
+                    stats.add_items_layers(&items, &layers, &host);
+                    Ok(())
+                })
             };
             run(stats).map_err(device_error(format!(
                 "record forward failed on a chunk of {} rows",

@@ -130,6 +130,18 @@ pub struct BenchSpec {
     pub device: Device,
     /// Modes, among `plain`, `layers`, `stats`, `ablate`.
     pub modes: Vec<String>,
+    /// Also run each mode with its sections timed ([`crate::profile`]).
+    pub profile: bool,
+}
+
+/// A mode's profiled run: the wall time of the run (slower than the timed one: the device is
+/// waited for around every section) and the sections' totals.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModeProfile {
+    /// Wall seconds of the profiled iterations.
+    pub seconds: f64,
+    /// Sections by decreasing time.
+    pub sections: Vec<crate::profile::SectionTime>,
 }
 
 /// One mode's timing.
@@ -146,6 +158,8 @@ pub struct BenchRow {
     /// The process's peak resident memory so far (Linux `VmHWM`, MiB), read after this mode:
     /// run one mode per process to attribute it. `None` where the OS does not say.
     pub peak_rss_mib: Option<f64>,
+    /// With [`BenchSpec::profile`]: where the time goes.
+    pub profile: Option<ModeProfile>,
 }
 
 /// The process's peak resident set size in MiB (`VmHWM` of /proc/self/status), on Linux.
@@ -271,12 +285,33 @@ pub fn run(spec: &BenchSpec) -> Result<Vec<BenchRow>, ComponentError> {
         }
         b.synchronize()?;
         let seconds = t.elapsed().as_secs_f64();
+        let peak = peak_rss_mib();
+        let profile = if spec.profile {
+            crate::profile::take();
+            crate::profile::enable(true);
+            let t = Instant::now();
+            let run = (0..spec.iters).try_for_each(|it| {
+                let it_key = (spec.iters + it) as u64 + 1;
+                run_mode(&mut b, mode, &batches[it % 3], &ablate, &mut stats, it_key)
+            });
+            let synced = b.synchronize();
+            crate::profile::enable(false);
+            run?;
+            synced?;
+            Some(ModeProfile {
+                seconds: t.elapsed().as_secs_f64(),
+                sections: crate::profile::take(),
+            })
+        } else {
+            None
+        };
         out.push(BenchRow {
             mode: mode.clone(),
             seconds,
             tokens,
             tokens_per_s: tokens as f64 / seconds,
-            peak_rss_mib: peak_rss_mib(),
+            peak_rss_mib: peak,
+            profile,
         });
     }
     Ok(out)

@@ -63,6 +63,7 @@ pub mod inspect;
 pub mod loader;
 pub mod memory;
 pub mod models;
+pub mod profile;
 pub mod reduce;
 pub mod tap;
 

@@ -10,6 +10,8 @@
 use candle_core::{DType, Device, Tensor};
 use valex_core::{ComponentError, NeuronEdit, NeuronOp};
 
+use crate::profile::section;
+
 /// Model families with their own MLP shape (and so their own taps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -355,18 +357,19 @@ impl Hooks<'_, '_> {
     /// # Errors
     /// Device errors or the visitor's error.
     pub fn at(&mut self, layer: usize, tap: Tap, t: Tensor) -> candle_core::Result<Tensor> {
+        let dev = t.device().clone();
         let t = match (self.edits.at(layer, tap), self.select) {
-            (Some(e), None) => e.apply(&t)?,
-            (Some(e), Some(rows)) => {
+            (Some(e), None) => section("edit", &dev, || e.apply(&t))?,
+            (Some(e), Some(rows)) => section("edit", &dev, || {
                 // Position-restricted edit: edited values where the row mask is 1, the
                 // untouched activation elsewhere (bit for bit).
                 let edited = e.apply(&t)?;
-                rows.broadcast_as(t.shape())?.where_cond(&edited, &t)?
-            }
+                rows.broadcast_as(t.shape())?.where_cond(&edited, &t)
+            })?,
             (None, _) => t,
         };
         if self.taps.contains(tap) {
-            (self.visit)(layer, tap, &t)?;
+            section("visit", &dev, || (self.visit)(layer, tap, &t))?;
         }
         Ok(t)
     }

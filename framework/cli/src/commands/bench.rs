@@ -40,6 +40,7 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<(), CliError> {
         dtype: dtype.dtype(),
         device,
         modes: args.modes.clone(),
+        profile: args.profile,
     };
     let rows = run(&spec).map_err(|e| CliError::new(ExitCode::from(e.class), e))?;
     write_stdout(&format!(
@@ -60,6 +61,27 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<(), CliError> {
             "  {:7} {:>12.0} tok/s  ({} tokens in {:.3} s{peak})",
             r.mode, r.tokens_per_s, r.tokens, r.seconds
         ));
+    }
+    for r in &rows {
+        let Some(p) = &r.profile else { continue };
+        let per_iter = |s: f64| s * 1e3 / args.iters as f64;
+        let covered: f64 = p.sections.iter().map(|s| s.seconds).sum();
+        write_stdout(&format!(
+            "profile {}: {:.2} ms/iteration profiled ({:.2} timed), sections cover {:.0} %",
+            r.mode,
+            per_iter(p.seconds),
+            per_iter(r.seconds),
+            100.0 * covered / p.seconds
+        ));
+        for s in &p.sections {
+            write_stdout(&format!(
+                "  {:12} {:>9.3} ms/iteration {:>5.1} %  ({} calls)",
+                s.name,
+                per_iter(s.seconds),
+                100.0 * s.seconds / p.seconds,
+                s.calls
+            ));
+        }
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({

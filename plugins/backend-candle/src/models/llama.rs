@@ -15,6 +15,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use super::{KvCache, Linear, PaddedBatch, Take, attention};
 use crate::config::ModelConfig;
 use crate::files::TensorSpec;
+use crate::profile::section;
 use crate::tap::{Hooks, LayerMultipliers, Tap, TapSet, TapVisitor};
 
 /// The HF tensor names and shapes a model with `cfg` needs.
@@ -170,8 +171,9 @@ impl LlamaModel {
         need_output: bool,
         mut cache: Option<&mut KvCache>,
     ) -> Result<Option<Tensor>> {
-        let (cos, sin) = self.rope_tables(input)?;
-        let mut x = self.embed.index_select(&input.ids, 0)?;
+        let dev = &self.device;
+        let (cos, sin) = section("rope_tables", dev, || self.rope_tables(input))?;
+        let mut x = section("embed", dev, || self.embed.index_select(&input.ids, 0))?;
         let n_layers = self.layers.len();
         // Without output, the last layer stops after its last requested tap.
         let stop_after = if need_output {
@@ -185,32 +187,38 @@ impl LlamaModel {
             visit,
             select: input.edit_rows.as_ref(),
         };
+        let eps = self.cfg.norm_eps;
         for (l, layer) in self.layers.iter().enumerate() {
             let _span = tracing::trace_span!("layer", index = l).entered();
-            let h = rms_norm(&x, &layer.input_norm, self.cfg.norm_eps)?;
+            let h = section("norm", dev, || rms_norm(&x, &layer.input_norm, eps))?;
             let slot = cache.as_deref_mut().map(|c| (c, l));
             let attn = self.attention(layer, &h, input, &cos, &sin, slot)?;
-            x = (x + attn)?;
-            let h = rms_norm(&x, &layer.post_norm, self.cfg.norm_eps)?;
+            x = section("residual", dev, || x + attn)?;
+            let h = section("norm", dev, || rms_norm(&x, &layer.post_norm, eps))?;
             let stop = |tap: Tap| l + 1 == n_layers && stop_after == Some(tap);
-            let gate_pre = hooks.at(l, Tap::GatePre, layer.gate.forward(&h)?)?;
+            let gate_pre = section("mlp.gate", dev, || layer.gate.forward(&h))?;
+            let gate_pre = hooks.at(l, Tap::GatePre, gate_pre)?;
             if stop(Tap::GatePre) {
                 return Ok(None);
             }
-            let act = hooks.at(l, Tap::GateAct, gate_pre.silu()?)?;
+            let act = section("mlp.act", dev, || gate_pre.silu())?;
+            let act = hooks.at(l, Tap::GateAct, act)?;
             drop(gate_pre);
             if stop(Tap::GateAct) {
                 return Ok(None);
             }
-            let up = hooks.at(l, Tap::Up, layer.up.forward(&h)?)?;
+            let up = section("mlp.up", dev, || layer.up.forward(&h))?;
+            let up = hooks.at(l, Tap::Up, up)?;
             if stop(Tap::Up) {
                 return Ok(None);
             }
-            let prod = hooks.at(l, Tap::ActXUp, (act * up)?)?;
+            let prod = section("mlp.mul", dev, || act * up)?;
+            let prod = hooks.at(l, Tap::ActXUp, prod)?;
             if stop(Tap::ActXUp) {
                 return Ok(None);
             }
-            x = (x + layer.down.forward(&prod)?)?;
+            let down = section("mlp.down", dev, || layer.down.forward(&prod))?;
+            x = section("residual", dev, || x + down)?;
         }
         Ok(if need_output { Some(x) } else { None })
     }
@@ -221,10 +229,12 @@ impl LlamaModel {
     /// # Errors
     /// Device errors or out-of-range rows.
     pub fn logits_rows(&self, hidden: &Tensor, rows: &[u32]) -> Result<Tensor> {
-        let idx = Tensor::from_slice(rows, rows.len(), &self.device)?;
-        let h = hidden.index_select(&idx, 0)?;
-        let h = rms_norm(&h, &self.norm, self.cfg.norm_eps)?;
-        h.matmul(&self.lm_head.t()?)?.to_dtype(DType::F32)
+        section("lm_head", &self.device, || {
+            let idx = Tensor::from_slice(rows, rows.len(), &self.device)?;
+            let h = hidden.index_select(&idx, 0)?;
+            let h = rms_norm(&h, &self.norm, self.cfg.norm_eps)?;
+            h.matmul(&self.lm_head.t()?)?.to_dtype(DType::F32)
+        })
     }
 
     /// RoPE tables `[batch, seq, head_dim / 2]` for the batch's position ids, computed in
@@ -258,17 +268,27 @@ impl LlamaModel {
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             y.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()
         };
-        let q = heads(layer.q.forward(x)?, nh)?;
-        let k = heads(layer.k.forward(x)?, nkv)?;
-        let v = heads(layer.v.forward(x)?, nkv)?;
-        let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        let dev = &self.device;
+        let (q, k, v) = section("attn.qkv", dev, || {
+            Ok((
+                heads(layer.q.forward(x)?, nh)?,
+                heads(layer.k.forward(x)?, nkv)?,
+                heads(layer.v.forward(x)?, nkv)?,
+            ))
+        })?;
+        let (q, k) = section("attn.rope", dev, || {
+            Ok((
+                candle_nn::rotary_emb::rope(&q, cos, sin)?,
+                candle_nn::rotary_emb::rope(&k, cos, sin)?,
+            ))
+        })?;
         let (k, v) = match cache {
             Some((c, l)) => c.append(l, k, v)?,
             None => (k, v),
         };
-        let out = attention(&q, &k, &v, &input.mask, 1.0 / (d as f64).sqrt())?;
-        layer.o.forward(&out)
+        let scale = 1.0 / (d as f64).sqrt();
+        let out = attention(&q, &k, &v, &input.mask, scale)?;
+        section("attn.o", dev, || layer.o.forward(&out))
     }
 }
 

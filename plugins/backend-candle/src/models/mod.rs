@@ -15,6 +15,7 @@ use candle_core::{DType, Device, Result, Tensor};
 
 use crate::config::ModelConfig;
 use crate::files::TensorSpec;
+use crate::profile::section;
 use crate::tap::{Family, LayerMultipliers, Tap, TapSet, TapVisitor};
 
 /// Additive mask value for disallowed keys.
@@ -390,18 +391,116 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) 
     let dtype = q.dtype();
     // GQA without copying k/v: the query heads of one kv head are contiguous and share one
     // matmul.
+    let dev = q.device();
     let q = q.reshape((b, nkv, rep * t, d))?;
-    let scores = (q.matmul(&k.t()?)? * scale)?;
-    let scores = scores
-        .reshape((b, nh, t, tk))?
-        .to_dtype(DType::F32)?
-        .broadcast_add(mask)?;
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
-    let out = probs.reshape((b, nkv, rep * t, tk))?.matmul(v)?;
-    out.reshape((b, nh, t, d))?
-        .transpose(1, 2)?
-        .contiguous()?
-        .reshape((b * t, nh * d))
+    let scores = section("attn.scores", dev, || q.matmul(&k.t()?)? * scale)?;
+    let probs = section("attn.softmax", dev, || {
+        let scores = scores.reshape((b, nh, t, tk))?;
+        if let Some(p) = cpu_masked_softmax(&scores, mask)? {
+            return Ok(p);
+        }
+        let scores = scores.to_dtype(DType::F32)?.broadcast_add(mask)?;
+        candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)
+    })?;
+    let out = section("attn.pv", dev, || {
+        probs.reshape((b, nkv, rep * t, tk))?.matmul(v)
+    })?;
+    section("attn.merge", dev, || {
+        out.reshape((b, nh, t, d))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b * t, nh * d))
+    })
+}
+
+/// `softmax(scores + mask)` over the last dimension in one pass, for contiguous f32 `scores`
+/// `[b, nh, t, tk]` and `mask` `[b, 1, t, tk]` on the CPU; `None` for anything else (the
+/// caller then adds and normalises with candle ops).
+///
+/// Masked keys (−∞) get exactly 0 without an `exp` call, the row maximum is taken over the
+/// visible keys (every row has one: see [`MASK_NEG`]), and the row is normalised by division,
+/// as candle's `softmax_last_dim` does. Rows are spread over rayon's pool when there are many.
+/// The separate add and softmax made a broadcast pass and a second full pass; at the `tiny`
+/// bench shape they took 26 % of a statistics pass (docs/performance.md).
+fn cpu_masked_softmax(scores: &Tensor, mask: &Tensor) -> Result<Option<Tensor>> {
+    use rayon::prelude::*;
+    if !scores.device().is_cpu() || scores.dtype() != DType::F32 || mask.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let (b, nh, t, tk) = scores.dims4()?;
+    if mask.dims4()? != (b, 1, t, tk) || t == 0 || tk == 0 {
+        return Ok(None);
+    }
+    let (s_store, s_layout) = scores.storage_and_layout();
+    let (m_store, m_layout) = mask.storage_and_layout();
+    let (candle_core::Storage::Cpu(sc), candle_core::Storage::Cpu(mc)) = (&*s_store, &*m_store)
+    else {
+        return Ok(None);
+    };
+    let (Some((s0, s1)), Some((m0, m1))) =
+        (s_layout.contiguous_offsets(), m_layout.contiguous_offsets())
+    else {
+        return Ok(None);
+    };
+    let src = &sc.as_slice::<f32>()?[s0..s1];
+    let msk = &mc.as_slice::<f32>()?[m0..m1];
+    let mut out = vec![0.0_f32; src.len()];
+    let row = |(r, dst): (usize, &mut [f32])| {
+        // Row r is (batch, head, query) = (r / (nh * t), _, r % t).
+        let (bi, q) = (r / (nh * t), r % t);
+        let s = &src[r * tk..(r + 1) * tk];
+        let m = &msk[(bi * t + q) * tk..(bi * t + q + 1) * tk];
+        // Eight running maxima (`>`, not the NaN-aware `f32::max`) so that the pass
+        // vectorises; scores are never NaN.
+        let mut lanes = [f32::NEG_INFINITY; 8];
+        let mut d8 = dst.chunks_exact_mut(8);
+        for ((d, x), mv) in (&mut d8).zip(s.chunks_exact(8)).zip(m.chunks_exact(8)) {
+            for i in 0..8 {
+                let v = x[i] + mv[i];
+                d[i] = v;
+                lanes[i] = if v > lanes[i] { v } else { lanes[i] };
+            }
+        }
+        let done = tk - tk % 8;
+        for ((d, &x), &mv) in d8
+            .into_remainder()
+            .iter_mut()
+            .zip(&s[done..])
+            .zip(&m[done..])
+        {
+            let v = x + mv;
+            *d = v;
+            lanes[0] = if v > lanes[0] { v } else { lanes[0] };
+        }
+        let max = lanes
+            .iter()
+            .fold(f32::NEG_INFINITY, |a, &v| if v > a { v } else { a });
+        let mut sum = 0.0_f32;
+        for d in dst.iter_mut() {
+            let e = if *d == f32::NEG_INFINITY {
+                0.0
+            } else {
+                (*d - max).exp()
+            };
+            *d = e;
+            sum += e;
+        }
+        for d in dst.iter_mut() {
+            *d /= sum;
+        }
+    };
+    /// Below this many scores one thread is faster than handing out rows.
+    const PARALLEL_MIN: usize = 1 << 18;
+    if out.len() >= PARALLEL_MIN {
+        out.par_chunks_mut(tk).enumerate().for_each(row);
+    } else {
+        out.chunks_mut(tk).enumerate().for_each(row);
+    }
+    Ok(Some(Tensor::from_vec(
+        out,
+        (b, nh, t, tk),
+        scores.device(),
+    )?))
 }
 
 #[cfg(test)]
@@ -417,6 +516,40 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn fused_cpu_softmax_equals_add_then_softmax() {
+        // Rows of 13 keys (one 8-lane chunk and a remainder), a left- and a right-padded row,
+        // a sliding window: every masking pattern of `PaddedBatch::new`.
+        let rows: [&[u32]; 3] = [&[1; 13], &[1; 5], &[1; 9]];
+        for (side, window) in [(Padding::Right, None), (Padding::Left, Some(4))] {
+            let p = PaddedBatch::new(&rows, side, window, &Device::Cpu).unwrap();
+            let (b, nh, t) = (3, 2, 13);
+            let v: Vec<f32> = (0..b * nh * t * t)
+                .map(|i| ((i * 37) % 101) as f32 * 0.173 - 8.0)
+                .collect();
+            let scores = Tensor::from_vec(v, (b, nh, t, t), &Device::Cpu).unwrap();
+            let got = cpu_masked_softmax(&scores, &p.mask).unwrap().unwrap();
+            let want =
+                candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&p.mask).unwrap()).unwrap();
+            let (g, w): (Vec<f32>, Vec<f32>) = (
+                got.flatten_all().unwrap().to_vec1().unwrap(),
+                want.flatten_all().unwrap().to_vec1().unwrap(),
+            );
+            for (i, (a, e)) in g.iter().zip(&w).enumerate() {
+                assert!((a - e).abs() <= 1e-6 * e.abs().max(1e-3), "{i}: {a} vs {e}");
+                assert_eq!(*a == 0.0, *e == 0.0, "{i}: masked keys get exactly 0");
+            }
+            for row in g.chunks(t) {
+                let sum: f32 = row.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "{sum}");
+            }
+        }
+        // Other dtypes take candle's ops.
+        let p = PaddedBatch::new(&rows, Padding::Right, None, &Device::Cpu).unwrap();
+        let s = Tensor::zeros((3, 1, 13, 13), DType::BF16, &Device::Cpu).unwrap();
+        assert!(cpu_masked_softmax(&s, &p.mask).unwrap().is_none());
     }
 
     #[test]
