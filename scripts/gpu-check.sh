@@ -20,7 +20,9 @@
 #     b. statistics of the demo manifest (`valex record`) on cpu/f32 vs cuda/f32 and cuda/bf16;
 #  2. speed, in this same call: `valex bench` (plain / layers / stats / ablate) and
 #     torch_baseline.py (plain / stats / ablate), Qwen2.5-0.5B and 7B shapes, bf16,
-#     batch 16 x 512, 10 iterations.
+#     batch 16 x 512, 10 iterations;
+#  3. where the time goes: `valex bench --profile` per forward section (and an nsys kernel
+#     summary when nsys is installed there).
 # Usage: scripts/gpu-check.sh [--quick]    (--quick: 0.5B shape only, 3 iterations)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -74,3 +76,17 @@ models=$(echo $SHAPES | tr ' ' ',')
 timeout 300 python3 "$BASE" --device cuda --models "$models" --batch 16 --seq 512 --iters "$ITERS" \
   --json "$OUT/torch.json" 2>&1 | tee -a "$OUT/log.txt"
 python3 scripts/gpu/compare.py speed "$OUT" | tee "$OUT/summary.txt"
+
+log "3. where valex's time goes: bench --profile (layers, stats), bf16, batch 16 x 512"
+for s in $SHAPES; do
+  timeout 240 "$BIN" bench --shape "$s" --batch 16 --seq 512 --iters 3 --dtype bf16 \
+    --device cuda --modes layers,stats --profile --json "$OUT/profile-$s.json" 2>&1 \
+    | tee -a "$OUT/log.txt" | tee "$OUT/profile-$s.txt"
+done
+if command -v nsys > /dev/null; then
+  log "3b. nsys: kernel summary of the 0.5B statistics pass"
+  timeout 240 nsys profile -o "$OUT/nsys-0_5b" --force-overwrite true --stats=true \
+    "$BIN" bench --shape qwen2_0_5b --batch 16 --seq 512 --iters 3 --dtype bf16 --device cuda \
+    --modes stats > "$OUT/nsys-0_5b.txt" 2>&1 || echo "nsys failed" | tee -a "$OUT/log.txt"
+  grep -A25 "cuda_gpu_kern_sum" "$OUT/nsys-0_5b.txt" | head -30
+fi
