@@ -113,8 +113,10 @@ impl CheckReport {
 }
 
 /// The sample: the first `n` activation items of the record languages rendered with the
-/// record template (the first record condition's, with `label_by = "value-condition"`), or
-/// the first `n` items' stories without a `[record]` section.
+/// record template, or the first `n` items' stories without a `[record]` section. With
+/// `label_by = "value-condition"` the sampled items take the record conditions' templates in
+/// turn (item k of the sample the template of condition `k % conditions`), so a sample of
+/// at least as many items as conditions checks every condition's prompt.
 ///
 /// # Errors
 /// A template that does not render.
@@ -133,8 +135,9 @@ pub fn sample_texts(
                 if it.kind != ItemKind::Activation || !rec.languages.contains(&it.language) {
                     continue;
                 }
-                // With record conditions, the first condition's template stands for all.
-                let ci = (rec.label_by == valex_manifest::LabelBy::ValueCondition).then_some(0);
+                let ci = (rec.label_by == valex_manifest::LabelBy::ValueCondition
+                    && !rec.conditions.is_empty())
+                .then(|| out.len() % rec.conditions.len());
                 let (template, key) = crate::record::row_template(rec, ci, it.language);
                 let r = render_item(template, it)
                     .map_err(|m| RunError::Config(format!("{key}: {m}")))?;
@@ -686,5 +689,67 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("at least 2 texts"), "{e}");
+    }
+
+    #[test]
+    fn the_sample_takes_every_record_conditions_template_in_turn() {
+        use valex_core::{ItemKind, Language};
+        let item = |id: &str, kind| Item {
+            id: id.into(),
+            value: "v".into(),
+            language: Language::Zh,
+            kind,
+            story: format!("story {id}"),
+            rationale: None,
+            aligned: "a".into(),
+            violating: "b".into(),
+            conflict_motive: None,
+            parallel_id: None,
+        };
+        let items = vec![
+            item("1", ItemKind::Activation),
+            item("2", ItemKind::Evaluation),
+            item("3", ItemKind::Activation),
+            item("4", ItemKind::Activation),
+        ];
+        let template = |t: &str| valex_manifest::TemplateConfig {
+            zh: t.into(),
+            en: t.into(),
+        };
+        let mut rec = RecordSpec {
+            tap: "t".into(),
+            positions: valex_manifest::Positions::Story,
+            label_by: valex_manifest::LabelBy::ValueCondition,
+            languages: vec![Language::Zh],
+            batch_size: 2,
+            max_items_per_label: 0,
+            template: template("plain {story}"),
+            conditions: vec![
+                valex_manifest::RecordConditionConfig {
+                    name: "support".into(),
+                    template: template("S {story}"),
+                },
+                valex_manifest::RecordConditionConfig {
+                    name: "conflict".into(),
+                    template: template("C {story}"),
+                },
+            ],
+            bootstrap: 0,
+            keep_item_means: false,
+            self_check: false,
+            self_check_tolerance: None,
+            checkpoint_every: None,
+            max_new_tokens: None,
+        };
+        let texts = sample_texts(Some(&rec), &items, 3).unwrap();
+        assert_eq!(texts, ["S story 1", "C story 3", "S story 4"]);
+        rec.label_by = valex_manifest::LabelBy::Value;
+        let texts = sample_texts(Some(&rec), &items, 2).unwrap();
+        assert_eq!(texts, ["plain story 1", "plain story 3"]);
+        // A condition template that does not render is found even when it is not the first.
+        rec.label_by = valex_manifest::LabelBy::ValueCondition;
+        rec.conditions[1].template = template("C {nope}");
+        let e = sample_texts(Some(&rec), &items, 2).unwrap_err().to_string();
+        assert!(e.contains("record.conditions[1].template.zh"), "{e}");
     }
 }
