@@ -88,3 +88,83 @@ self_check_tolerance = 1e-4
         );
     }
 }
+
+#[test]
+fn a_reference_backend_is_checked_against_and_a_different_model_fails() {
+    // The same model through the candle backend one row per batch: passes, as a fifth check.
+    let same = [
+        "--set",
+        "model.reference.backend=backend/candle",
+        "--set",
+        "model.reference.path=builtin:planted-demo",
+        "--set",
+        "model.reference.params.batch_size=1",
+    ];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(&same).map(|s| (*s).to_owned()).collect()
+    };
+    let out = Case::new()
+        .args(with(&["check", &demo(), "--json", "--sample", "4"]))
+        .assert_exit(0);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 5, "{v}");
+    assert_eq!(checks[4]["name"], "reference");
+    assert_eq!(checks[4]["status"], "passed", "{v}");
+    assert!(checks[4]["max_rel_error"].as_f64().unwrap() <= 1e-3, "{v}");
+
+    // Another model (the tiny HF llama fixture) fails the check: exit 1, one line.
+    let other = repo_root().join("tests/fixtures/hf/llama");
+    let out = Case::new()
+        .args([
+            "check",
+            &demo(),
+            "--set",
+            "model.reference.backend=backend/candle",
+            "--set",
+            &format!("model.reference.path={}", other.display()),
+        ])
+        .assert_exit(1);
+    assert!(out.stdout.contains("reference: FAILED"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("self-check failed: reference: FAILED (the reference model has"),
+        "{}",
+        out.stderr
+    );
+
+    // In a run the reference check lands in run.json, and the reference in the components.
+    let case = Case::new().args(with(&[
+        "run",
+        &demo(),
+        "--out",
+        "run",
+        "--set",
+        "record.self_check=true",
+    ]));
+    case.assert_exit(0);
+    let run: Value =
+        serde_json::from_slice(&std::fs::read(case.path().join("run/run.json")).unwrap()).unwrap();
+    let names: Vec<&str> = run["self_check"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.last(), Some(&"reference"), "{names:?}");
+    assert_eq!(run["self_check"]["passed"], true);
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(case.path().join("run/results.json")).unwrap())
+            .unwrap();
+    let roles: Vec<&str> = results["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &roles[..3],
+        ["backend", "reference backend", "dataset"],
+        "{roles:?}"
+    );
+}

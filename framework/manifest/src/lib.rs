@@ -46,8 +46,8 @@ pub use raw::{
     ComponentConfig, ConditionConfig, DEFAULT_CHECKPOINT_EVERY, DEFAULT_RECORD_MAX_NEW_TOKENS,
     DatasetConfig, EDIT_POSITIONS, EvaluateConfig, ExperimentConfig, GroupBy, InterventionConfig,
     LabelBy, Manifest, ModelConfig, NeutralTextConfig, PluginConfig, Positions,
-    RESERVED_CONDITION_NAMES, RecordConditionConfig, RecordConfig, SCHEMA_VERSION, ScoreConfig,
-    TemplateConfig, is_reserved_condition_name,
+    RESERVED_CONDITION_NAMES, RecordConditionConfig, RecordConfig, ReferenceModelConfig,
+    SCHEMA_VERSION, ScoreConfig, TemplateConfig, is_reserved_condition_name,
 };
 pub use template::{
     PLACEHOLDERS, Rendered, Segment, TemplateError, parse_template, render_template,

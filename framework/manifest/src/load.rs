@@ -239,16 +239,28 @@ fn model_path_shorthand(json: &mut serde_json::Value, origins: &mut Origins) {
     let Some(model) = json.get_mut("model").and_then(|m| m.as_object_mut()) else {
         return;
     };
-    let Some(path) = model.remove("path") else {
+    if let Some(reference) = model.get_mut("reference").and_then(|r| r.as_object_mut()) {
+        path_into_params(reference, "model.reference", origins);
+    }
+    path_into_params(model, "model", origins);
+}
+
+/// Moves `table.path` to `table.params.path`, with its origin.
+fn path_into_params(
+    table: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    origins: &mut Origins,
+) {
+    let Some(path) = table.remove("path") else {
         return;
     };
-    let params = model
+    let params = table
         .entry("params")
         .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
     if let Some(params) = params.as_object_mut() {
         params.insert("path".to_owned(), path);
-        if let Some(o) = origins.get("model.path").map(str::to_owned) {
-            origins.0.insert("model.params.path".to_owned(), o);
+        if let Some(o) = origins.get(&format!("{key}.path")).map(str::to_owned) {
+            origins.0.insert(format!("{key}.params.path"), o);
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct ComponentIds {
     pub conditions: Vec<String>,
     /// `reporters[i].use`, in order.
     pub reporters: Vec<String>,
+    /// `model.reference.backend`, when the manifest names a reference backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_backend: Option<String>,
 }
 
 /// A manifest whose components were built through the registry: ready to run.
@@ -51,6 +54,8 @@ pub struct ExperimentPlan {
     pub components: Vec<ComponentInfo>,
     /// The backend loader (`[model]`); it loads the model on demand.
     pub backend: Box<dyn BackendLoader>,
+    /// The reference backend's loader (`[model.reference]`), for the self-checks.
+    pub reference_backend: Option<Box<dyn BackendLoader>>,
     /// The dataset reader (`[dataset]`).
     pub dataset: Box<dyn Dataset>,
     /// The scorer (`[score]`), if any.
@@ -184,6 +189,8 @@ struct Slot {
 
 enum Built {
     Backend(Box<dyn BackendLoader>),
+    /// `[model.reference]`.
+    Reference(Box<dyn BackendLoader>),
     Dataset(Box<dyn Dataset>),
     Scorer(Box<dyn Scorer>),
     Intervention(Box<dyn Intervention>),
@@ -192,6 +199,9 @@ enum Built {
     /// An `[[evaluate.conditions]]` intervention, with the condition's name.
     Condition(String, Box<dyn Intervention>),
 }
+
+/// The slot key of `[model.reference]`.
+const REFERENCE: &str = "model.reference";
 
 /// Sections with one component: section, kind, id key.
 const SECTIONS: [(&str, Kind, &str); 5] = [
@@ -227,22 +237,29 @@ fn condition_slot(i: usize, name: &str, id: &str, params: &serde_json::Value) ->
 }
 
 fn slots_from_manifest(m: &Manifest) -> Vec<Slot> {
-    let mut out = vec![
-        slot(
-            "model".into(),
+    let mut out = vec![slot(
+        "model".into(),
+        "backend",
+        Kind::Backend,
+        &m.model.backend,
+        &m.model.params,
+    )];
+    if let Some(r) = &m.model.reference {
+        out.push(slot(
+            REFERENCE.into(),
             "backend",
             Kind::Backend,
-            &m.model.backend,
-            &m.model.params,
-        ),
-        slot(
-            "dataset".into(),
-            "use",
-            Kind::Dataset,
-            &m.dataset.id,
-            &m.dataset.params,
-        ),
-    ];
+            &r.backend,
+            &r.params,
+        ));
+    }
+    out.extend([slot(
+        "dataset".into(),
+        "use",
+        Kind::Dataset,
+        &m.dataset.id,
+        &m.dataset.params,
+    )]);
     if let Some(s) = &m.score {
         out.push(slot("score".into(), "use", Kind::Scorer, &s.id, &s.params));
     }
@@ -294,6 +311,16 @@ fn slots_from_json(root: &serde_json::Value) -> Vec<Slot> {
             && let Some(s) = from_table(section.to_owned(), t, field, kind)
         {
             out.push(s);
+        }
+        if section == "model"
+            && let Some(t) = root.get("model").and_then(|m| m.get("reference"))
+        {
+            out.extend(from_table(
+                REFERENCE.to_owned(),
+                t,
+                "backend",
+                Kind::Backend,
+            ));
         }
     }
     let conditions = root
@@ -372,6 +399,7 @@ fn build_one(
         .clone();
     let (id, p) = (info.id.as_str(), &s.params);
     let built = match s.kind {
+        Kind::Backend if s.key == REFERENCE => registry.backend(id, p, cx).map(Built::Reference),
         Kind::Backend => registry.backend(id, p, cx).map(Built::Backend),
         Kind::Dataset => registry.dataset(id, p, cx).map(Built::Dataset),
         Kind::Scorer => registry.scorer(id, p, cx).map(Built::Scorer),
@@ -424,6 +452,7 @@ fn assemble(
 ) -> Result<ExperimentPlan, ManifestError> {
     let (mut backend, mut dataset, mut scorer, mut intervention, mut evaluator) =
         (None, None, None, None, None);
+    let mut reference = None;
     let mut reporters = Vec::new();
     let mut conditions = Vec::new();
     let mut components = Vec::new();
@@ -432,6 +461,7 @@ fn assemble(
         components.push(info);
         match b {
             Built::Backend(x) => backend = Some((id, x)),
+            Built::Reference(x) => reference = Some((id, x)),
             Built::Dataset(x) => dataset = Some((id, x)),
             Built::Scorer(x) => scorer = Some((id, x)),
             Built::Intervention(x) => intervention = Some((id, x)),
@@ -454,6 +484,7 @@ fn assemble(
         evaluator: evaluator.as_ref().map(|e| e.0.clone()),
         conditions: conditions.iter().map(|c| c.1.clone()).collect(),
         reporters: reporters.iter().map(|r| r.0.clone()).collect(),
+        reference_backend: reference.as_ref().map(|r| r.0.clone()),
     };
     Ok(ExperimentPlan {
         manifest,
@@ -461,6 +492,7 @@ fn assemble(
         ids,
         components,
         backend: backend.1,
+        reference_backend: reference.map(|r| r.1),
         dataset: dataset.1,
         scorer: scorer.map(|s| s.1),
         intervention: intervention.1,

@@ -80,6 +80,23 @@ pub struct ModelConfig {
     /// Opaque params for the backend factory (a JSON object).
     #[serde(default = "empty_object")]
     pub params: serde_json::Value,
+    /// `[model.reference]`: a second backend the self-checks compare this one with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceModelConfig>,
+}
+
+/// `[model.reference]`: a second way to run the same model (another backend, dtype or
+/// device). The self-checks (`valex check`, `[record] self_check = true`) compare its
+/// statistics and log-probabilities with the main backend's on the sample; nothing else
+/// uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceModelConfig {
+    /// Backend component id, e.g. `backend/ort`.
+    pub backend: String,
+    /// Opaque params for the backend factory (a JSON object).
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
 }
 
 /// `[dataset]`: which reader loads the items, and its params.

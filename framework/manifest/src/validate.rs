@@ -98,6 +98,12 @@ const MODEL: &[Field] = &[
     req_eg("backend", Ty::Str, "\"backend/candle\""),
     opt("path", Ty::Str),
     opt("params", Ty::Params),
+    opt("reference", Ty::Table(MODEL_REFERENCE)),
+];
+const MODEL_REFERENCE: &[Field] = &[
+    req_eg("backend", Ty::Str, "\"backend/ort\""),
+    opt("path", Ty::Str),
+    opt("params", Ty::Params),
 ];
 const DATASET: &[Field] = &[
     req_eg("use", Ty::Str, "\"dataset/jsonl\""),

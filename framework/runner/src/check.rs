@@ -171,7 +171,20 @@ pub fn check_spec(spec: &RunSpec, opts: CheckOptions) -> Result<CheckReport, Run
         .or_else(|| backend.capabilities().taps.first().cloned())
         .unwrap_or_default();
     let texts = sample_texts(spec.record.as_ref(), &data.items, opts.sample)?;
-    self_check(backend.as_mut(), &tap, &texts, opts)
+    let mut reference = match &c.reference_backend {
+        Some(r) => Some(
+            r.load()
+                .map_err(RunError::component("load reference model"))?,
+        ),
+        None => None,
+    };
+    self_check_with_reference(
+        backend.as_mut(),
+        reference.as_deref_mut(),
+        &tap,
+        &texts,
+        opts,
+    )
 }
 
 /// Runs every check on `texts` with `tap` as the recorded tap.
@@ -180,6 +193,20 @@ pub fn check_spec(spec: &RunSpec, opts: CheckOptions) -> Result<CheckReport, Run
 /// Texts that do not encode, or fewer than two usable texts.
 pub fn self_check(
     backend: &mut dyn ModelBackend,
+    tap: &str,
+    texts: &[String],
+    opts: CheckOptions,
+) -> Result<CheckReport, RunError> {
+    self_check_with_reference(backend, None, tap, texts, opts)
+}
+
+/// [`self_check`], plus the `reference` check against a second backend when one is given.
+///
+/// # Errors
+/// Texts that do not encode, or fewer than two usable texts.
+pub fn self_check_with_reference(
+    backend: &mut dyn ModelBackend,
+    reference: Option<&mut (dyn ModelBackend + '_)>,
     tap: &str,
     texts: &[String],
     opts: CheckOptions,
@@ -204,12 +231,15 @@ pub fn self_check(
             rows.len()
         )));
     }
-    let checks = vec![
+    let mut checks = vec![
         check_taps(backend, &rows, opts),
         check_padding(backend, tap, &rows, opts),
         check_batch(backend, tap, &rows, opts),
         check_score_padding(backend, &rows, opts),
     ];
+    if let Some(reference) = reference {
+        checks.push(check_reference(backend, reference, tap, texts, &rows, opts));
+    }
     Ok(CheckReport {
         tap: tap.to_owned(),
         sample: rows.len(),
@@ -432,6 +462,132 @@ fn check_batch(
     r
 }
 
+/// The statistics of `rows` recorded in one batch, as one label.
+fn sample_stats(
+    backend: &mut dyn ModelBackend,
+    tap: &str,
+    rows: &[Vec<u32>],
+) -> Result<ActivationStats, valex_core::ComponentError> {
+    let info = backend.info().clone();
+    let mut stats = ActivationStats::new(tap, info.n_layers, info.n_neurons, &["sample".into()]);
+    for (i, r) in rows.iter().enumerate() {
+        stats.count_item(0, i as u64, r.len() as f64);
+    }
+    let batch = RecordBatch {
+        ids: rows.to_vec(),
+        positions: rows.iter().map(|r| vec![true; r.len()]).collect(),
+        labels: vec![0; rows.len()],
+        keys: (0..rows.len() as u64).collect(),
+    };
+    backend.record(tap, &batch, None, &mut stats)?;
+    Ok(stats)
+}
+
+/// The sample's continuation requests: each row cut in half.
+fn half_cut_requests(rows: &[Vec<u32>]) -> Vec<ScoreRequest> {
+    rows.iter()
+        .map(|r| {
+            let cut = (r.len() / 2).max(1);
+            ScoreRequest {
+                context: r[..cut].to_vec(),
+                continuation: r[cut..].to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// `reference`: the second backend (`[model.reference]`) tokenizes the sample's texts to the
+/// same ids and gives the same statistics of the recorded tap (sums and sums of squares; the
+/// count of `act > 0` may differ in at most `max(0.1 %, tolerance)` of the cells) and the
+/// same continuation log-probabilities, within the tolerance.
+fn check_reference(
+    backend: &mut dyn ModelBackend,
+    reference: &mut dyn ModelBackend,
+    tap: &str,
+    texts: &[String],
+    rows: &[Vec<u32>],
+    opts: CheckOptions,
+) -> CheckResult {
+    const NAME: &str = "reference";
+    let (a, b) = (backend.info().clone(), reference.info().clone());
+    if (a.n_layers, a.n_neurons, a.vocab_size) != (b.n_layers, b.n_neurons, b.vocab_size) {
+        return failed(
+            NAME,
+            format!(
+                "the reference model has {} layers x {} neurons and a vocabulary of {}; this one {} x {} and {}",
+                b.n_layers, b.n_neurons, b.vocab_size, a.n_layers, a.n_neurons, a.vocab_size
+            ),
+        );
+    }
+    for (i, t) in texts.iter().enumerate() {
+        match (backend.encode(t), reference.encode(t)) {
+            (Ok(x), Ok(y)) if x.ids == y.ids => {}
+            (Ok(x), Ok(y)) => {
+                let at = x.ids.iter().zip(&y.ids).take_while(|(p, q)| p == q).count();
+                return failed(
+                    NAME,
+                    format!(
+                        "the tokenizers differ on sample text {i} at token {at} ({} vs {} tokens)",
+                        x.ids.len(),
+                        y.ids.len()
+                    ),
+                );
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                return failed(NAME, format!("encoding sample text {i} failed: {e}"));
+            }
+        }
+    }
+    let (mine, theirs) = match (
+        sample_stats(backend, tap, rows),
+        sample_stats(reference, tap, rows),
+    ) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(e), _) => return failed(NAME, format!("record failed: {e}")),
+        (_, Err(e)) => return failed(NAME, format!("record on the reference failed: {e}")),
+    };
+    let (x, y) = (&mine.labels[0], &theirs.labels[0]);
+    let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let mut stats = Rel::default();
+    stats.add(&f(&x.sum), &f(&y.sum));
+    stats.add(&f(&x.sum_sq), &f(&y.sum_sq));
+    let cells = x.active.len().max(1);
+    let flips = x
+        .active
+        .iter()
+        .zip(&y.active)
+        .filter(|(p, q)| p != q)
+        .count();
+    let reqs = half_cut_requests(rows);
+    let mut logp = Rel::default();
+    match (backend.score(&reqs, None), reference.score(&reqs, None)) {
+        (Ok(p), Ok(q)) => {
+            for (p, q) in p.iter().zip(&q) {
+                logp.add(p, q);
+            }
+        }
+        (Err(e), _) => return failed(NAME, format!("score failed: {e}")),
+        (_, Err(e)) => return failed(NAME, format!("score on the reference failed: {e}")),
+    }
+    let err = stats.value().max(logp.value());
+    let flips_allowed = 1e-3_f64.max(opts.tolerance) * cells as f64;
+    let mut r = result(
+        NAME,
+        err,
+        opts.tolerance,
+        format!(
+            "{} texts on both backends: same token ids; {tap} sums and sums of squares (relative error {:.2e}, {flips} of {cells} counts of > 0 differ), continuation log-probabilities ({:.2e})",
+            rows.len(),
+            stats.value(),
+            logp.value()
+        ),
+    );
+    if flips as f64 > flips_allowed {
+        r.status = Status::Failed;
+    }
+    r
+}
+
 fn check_score_padding(
     backend: &mut dyn ModelBackend,
     rows: &[Vec<u32>],
@@ -483,6 +639,8 @@ mod tests {
         info: ModelInfo,
         leak: f32,
         inspect: bool,
+        /// Added to every byte before tokenizing (another tokenizer when not 0).
+        shift: u32,
     }
 
     impl Fake {
@@ -498,6 +656,7 @@ mod tests {
                 },
                 leak,
                 inspect,
+                shift: 0,
             }
         }
 
@@ -517,7 +676,10 @@ mod tests {
             }
         }
         fn encode(&self, text: &str) -> Result<Encoding, ComponentError> {
-            let ids: Vec<u32> = text.bytes().map(|b| u32::from(b) % 5).collect();
+            let ids: Vec<u32> = text
+                .bytes()
+                .map(|b| (u32::from(b) + self.shift) % 5)
+                .collect();
             Ok(Encoding {
                 offsets: vec![(0, 0); ids.len()],
                 ids,
@@ -751,5 +913,54 @@ mod tests {
         rec.conditions[1].template = template("C {nope}");
         let e = sample_texts(Some(&rec), &items, 2).unwrap_err().to_string();
         assert!(e.contains("record.conditions[1].template.zh"), "{e}");
+    }
+
+    #[test]
+    fn the_reference_check_compares_ids_statistics_and_log_probabilities() {
+        let check = |reference: &mut Fake| {
+            self_check_with_reference(
+                &mut Fake::new(0.0, true),
+                Some(reference),
+                "t",
+                &texts(),
+                CheckOptions::default(),
+            )
+            .unwrap()
+        };
+        let reference_of = |r: &CheckReport| r.checks.last().unwrap().clone();
+        // The same model through a backend without inspect: passes, as a fifth check.
+        let r = check(&mut Fake::new(0.0, false));
+        assert_eq!(r.checks.len(), 5);
+        let c = reference_of(&r);
+        assert_eq!((c.name, c.status), ("reference", Status::Passed), "{c:?}");
+        assert_eq!(c.max_rel_error, Some(0.0));
+        assert!(r.passed());
+        // Other numbers (a padding-dependent reference) fail with the error found.
+        let c = reference_of(&check(&mut Fake::new(0.05, false)));
+        assert_eq!(c.status, Status::Failed, "{c:?}");
+        assert!(c.max_rel_error.unwrap() > 1e-3, "{c:?}");
+        // Another tokenizer, or another shape, fails before any number is compared.
+        let mut other = Fake::new(0.0, false);
+        other.shift = 1;
+        let c = reference_of(&check(&mut other));
+        assert_eq!(c.status, Status::Failed);
+        assert!(
+            c.detail
+                .contains("tokenizers differ on sample text 0 at token 0"),
+            "{c:?}"
+        );
+        let mut other = Fake::new(0.0, false);
+        other.info.n_layers = 3;
+        let c = reference_of(&check(&mut other));
+        assert_eq!(c.status, Status::Failed);
+        assert!(c.detail.contains("3 layers x 3 neurons"), "{c:?}");
+        // Without a reference there are four checks.
+        let r = self_check(
+            &mut Fake::new(0.0, true),
+            "t",
+            &texts(),
+            CheckOptions::default(),
+        );
+        assert_eq!(r.unwrap().checks.len(), 4);
     }
 }

@@ -276,7 +276,22 @@ fn run_staged(
                 copts.tolerance = t;
             }
             let texts = crate::check::sample_texts(Some(rec), &data.items, copts.sample)?;
-            crate::check::self_check(backend.as_mut(), &rec.tap, &texts, copts)
+            // The reference model (if any) is loaded for the checks only and dropped before
+            // the main pass.
+            let mut reference = match &spec.components.reference_backend {
+                Some(r) => Some(
+                    r.load()
+                        .map_err(RunError::component("load reference model"))?,
+                ),
+                None => None,
+            };
+            crate::check::self_check_with_reference(
+                backend.as_mut(),
+                reference.as_deref_mut(),
+                &rec.tap,
+                &texts,
+                copts,
+            )
         })?;
         if !report.passed() {
             return Err(RunError::Component {

@@ -44,6 +44,8 @@ pub struct RunSpec {
 pub struct Components {
     /// The model.
     pub backend: Box<dyn BackendLoader>,
+    /// The reference model of the self-checks (`[model.reference]`), if any.
+    pub reference_backend: Option<Box<dyn BackendLoader>>,
     /// The data.
     pub dataset: Box<dyn Dataset>,
     /// The scorer (needed by evaluate).
@@ -68,10 +70,11 @@ pub fn spec_from_plan(plan: ExperimentPlan) -> RunSpec {
         params: params.clone(),
     };
     // Canonical ids (`scorer/lape` even where the manifest wrote `lape`).
-    let mut records = vec![
-        ("backend".to_owned(), rec(&ids.backend, &m.model.params)),
-        ("dataset".to_owned(), rec(&ids.dataset, &m.dataset.params)),
-    ];
+    let mut records = vec![("backend".to_owned(), rec(&ids.backend, &m.model.params))];
+    if let (Some(r), Some(id)) = (&m.model.reference, &ids.reference_backend) {
+        records.push(("reference backend".to_owned(), rec(id, &r.params)));
+    }
+    records.push(("dataset".to_owned(), rec(&ids.dataset, &m.dataset.params)));
     if let (Some(s), Some(id)) = (&m.score, &ids.scorer) {
         records.push(("scorer".to_owned(), rec(id, &s.params)));
     }
@@ -97,6 +100,7 @@ pub fn spec_from_plan(plan: ExperimentPlan) -> RunSpec {
         intervention_positions: m.intervention.positions,
         components: Components {
             backend: plan.backend,
+            reference_backend: plan.reference_backend,
             dataset: plan.dataset,
             scorer: plan.scorer,
             intervention: plan.intervention,

@@ -14,7 +14,7 @@ fn unknown_keys_top_level_and_nested_name_their_origin() {
         let out = load_err("x.toml", &opts(&[], &["model.parms.x=1"]));
         insta::assert_snapshot!(out, @r#"
             x.toml: experiment.seeed (from x.toml): unknown key "seeed" (did you mean "seed"?); known keys here: name, seed, description
-            x.toml: model.parms (from flag --set model.parms.x=1): unknown key "parms" (did you mean "params"?); known keys here: backend, path, params
+            x.toml: model.parms (from flag --set model.parms.x=1): unknown key "parms" (did you mean "params"?); known keys here: backend, path, params, reference
             x.toml: record.tapp (from include base.toml): unknown key "tapp" (did you mean "tap"?); known keys here: tap, positions, label_by, languages, batch_size, max_items_per_label, template, template_file, conditions, max_new_tokens, bootstrap, keep_item_means, self_check, self_check_tolerance, checkpoint_every
             x.toml: scroe (from x.toml): unknown key "scroe" (did you mean "score"?); known keys here: schema_version, experiment, model, dataset, record, score, intervention, evaluate, reporters, plugins
             "#);

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{MINIMAL, load_ok, opts, registry, with_files};
+use super::{MINIMAL, load_err, load_ok, opts, registry, with_files};
 use crate::{LoadOptions, ManifestErrorKind, load_and_resolve, resolve};
 
 fn full(extra: &str) -> String {
@@ -215,5 +215,58 @@ fn edit_positions_parse_on_the_intervention_and_conditions_and_typos_are_named()
     with_files(&[("x.toml", &bad)], || {
         let e = load_and_resolve(Path::new("x.toml"), &opts(&[], &[]), &registry()).unwrap_err();
         insta::assert_snapshot!(e.to_string(), @r#"x.toml: intervention.positions (from x.toml): expected one of "all", "prompt", "generated", found "promt" (did you mean "prompt"?)"#);
+    });
+}
+
+#[test]
+fn a_reference_backend_is_built_with_its_own_path_shorthand_and_errors() {
+    let x = full("").replace(
+        "params = { path = \"m\" }",
+        "params = { path = \"m\" }\nreference = { backend = \"dummy\", path = \"other\" }",
+    );
+    with_files(&[("exp/x.toml", &x)], || {
+        let loaded = load_ok("exp/x.toml", &opts(&[], &[]));
+        let r = loaded.manifest.model.reference.as_ref().expect("reference");
+        assert_eq!(r.params["path"], "other", "reference.path is params.path");
+        let plan = resolve(&loaded, &registry()).unwrap();
+        assert_eq!(plan.ids.reference_backend.as_deref(), Some("backend/dummy"));
+        assert!(plan.reference_backend.is_some());
+        let ids: Vec<&str> = plan.components.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            &ids[..3],
+            ["backend/dummy", "backend/dummy", "dataset/jsonl"]
+        );
+    });
+    with_files(&[("x.toml", &full(""))], || {
+        let plan = resolve(&load_ok("x.toml", &opts(&[], &[])), &registry()).unwrap();
+        assert!(plan.reference_backend.is_none() && plan.ids.reference_backend.is_none());
+        // Bad ids, params and keys of the reference are reported under its own keys.
+        let o = opts(
+            &[],
+            &[
+                "model.reference.backend=backend/dumy",
+                "model.reference.params.pth=1",
+            ],
+        );
+        insta::assert_snapshot!(
+            load_and_resolve(Path::new("x.toml"), &o, &registry()).unwrap_err().to_string(),
+            @r#"x.toml: model.reference.backend (from flag --set model.reference.backend=backend/dumy): unknown backend "dumy" (did you mean "backend/dummy"?); available: backend/dummy"#
+        );
+        let o = opts(
+            &[],
+            &[
+                "model.reference.backend=dummy",
+                "model.reference.params.pth=1",
+            ],
+        );
+        insta::assert_snapshot!(
+            load_and_resolve(Path::new("x.toml"), &o, &registry()).unwrap_err().to_string(),
+            @"x.toml: model.reference.params.pth (from flag --set model.reference.params.pth=1): backend/dummy: unknown field `pth`, expected `path`"
+        );
+        let o = opts(&[], &["model.reference.params.path=m"]);
+        insta::assert_snapshot!(
+            load_err("x.toml", &o),
+            @r#"x.toml: model.reference.backend: missing required key (e.g. backend = "backend/ort")"#
+        );
     });
 }
