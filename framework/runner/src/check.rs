@@ -307,6 +307,22 @@ impl Rel {
     }
 }
 
+/// Relative error of the sums and sums of squares of two labels' statistics, how many counts
+/// of `act > 0` differ, and of how many cells.
+fn label_diff(a: &valex_core::LabelStats, b: &valex_core::LabelStats) -> (f64, usize, usize) {
+    let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let mut rel = Rel::default();
+    rel.add(&f(&a.sum), &f(&b.sum));
+    rel.add(&f(&a.sum_sq), &f(&b.sum_sq));
+    let flips = a
+        .active
+        .iter()
+        .zip(&b.active)
+        .filter(|(x, y)| x != y)
+        .count();
+    (rel.value(), flips, a.active.len().max(1))
+}
+
 fn check_taps(
     backend: &mut dyn ModelBackend,
     rows: &[Vec<u32>],
@@ -435,21 +451,10 @@ fn check_batch(
             return failed("batch", format!("record failed: {e}"));
         }
     }
-    let (a, b) = (&together.labels[0], &one_by_one.labels[0]);
-    let mut rel = Rel::default();
-    let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    rel.add(&f(&a.sum), &f(&b.sum));
-    rel.add(&f(&a.sum_sq), &f(&b.sum_sq));
-    let cells = a.active.len().max(1);
-    let flips = a
-        .active
-        .iter()
-        .zip(&b.active)
-        .filter(|(x, y)| x != y)
-        .count();
+    let (err, flips, cells) = label_diff(&together.labels[0], &one_by_one.labels[0]);
     let mut r = result(
         "batch",
-        rel.value(),
+        err,
         opts.tolerance,
         format!(
             "{} texts in one batch vs one per batch: sums, sums of squares and counts of {tap} > 0 ({flips} of {cells} counts differ)",
@@ -546,18 +551,7 @@ fn check_reference(
         (Err(e), _) => return failed(NAME, format!("record failed: {e}")),
         (_, Err(e)) => return failed(NAME, format!("record on the reference failed: {e}")),
     };
-    let (x, y) = (&mine.labels[0], &theirs.labels[0]);
-    let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    let mut stats = Rel::default();
-    stats.add(&f(&x.sum), &f(&y.sum));
-    stats.add(&f(&x.sum_sq), &f(&y.sum_sq));
-    let cells = x.active.len().max(1);
-    let flips = x
-        .active
-        .iter()
-        .zip(&y.active)
-        .filter(|(p, q)| p != q)
-        .count();
+    let (stats_err, flips, cells) = label_diff(&mine.labels[0], &theirs.labels[0]);
     let reqs = half_cut_requests(rows);
     let mut logp = Rel::default();
     match (backend.score(&reqs, None), reference.score(&reqs, None)) {
@@ -569,7 +563,7 @@ fn check_reference(
         (Err(e), _) => return failed(NAME, format!("score failed: {e}")),
         (_, Err(e)) => return failed(NAME, format!("score on the reference failed: {e}")),
     }
-    let err = stats.value().max(logp.value());
+    let err = stats_err.max(logp.value());
     let flips_allowed = 1e-3_f64.max(opts.tolerance) * cells as f64;
     let mut r = result(
         NAME,
@@ -578,7 +572,7 @@ fn check_reference(
         format!(
             "{} texts on both backends: same token ids; {tap} sums and sums of squares (relative error {:.2e}, {flips} of {cells} counts of > 0 differ), continuation log-probabilities ({:.2e})",
             rows.len(),
-            stats.value(),
+            stats_err,
             logp.value()
         ),
     );
@@ -593,16 +587,7 @@ fn check_score_padding(
     rows: &[Vec<u32>],
     opts: CheckOptions,
 ) -> CheckResult {
-    let reqs: Vec<ScoreRequest> = rows
-        .iter()
-        .map(|r| {
-            let cut = (r.len() / 2).max(1);
-            ScoreRequest {
-                context: r[..cut].to_vec(),
-                continuation: r[cut..].to_vec(),
-            }
-        })
-        .collect();
+    let reqs = half_cut_requests(rows);
     let together = match backend.score(&reqs, None) {
         Ok(s) => s,
         Err(e) => return failed("score_padding", format!("score failed: {e}")),
@@ -874,35 +859,13 @@ mod tests {
             item("3", ItemKind::Activation),
             item("4", ItemKind::Activation),
         ];
-        let template = |t: &str| valex_manifest::TemplateConfig {
-            zh: t.into(),
-            en: t.into(),
-        };
-        let mut rec = RecordSpec {
-            tap: "t".into(),
-            positions: valex_manifest::Positions::Story,
-            label_by: valex_manifest::LabelBy::ValueCondition,
-            languages: vec![Language::Zh],
-            batch_size: 2,
-            max_items_per_label: 0,
-            template: template("plain {story}"),
-            conditions: vec![
-                valex_manifest::RecordConditionConfig {
-                    name: "support".into(),
-                    template: template("S {story}"),
-                },
-                valex_manifest::RecordConditionConfig {
-                    name: "conflict".into(),
-                    template: template("C {story}"),
-                },
-            ],
-            bootstrap: 0,
-            keep_item_means: false,
-            self_check: false,
-            self_check_tolerance: None,
-            checkpoint_every: None,
-            max_new_tokens: None,
-        };
+        let mut rec = crate::record::test_record_spec(
+            valex_manifest::LabelBy::ValueCondition,
+            &[Language::Zh],
+            0,
+            "plain {story}",
+            &[("support", "S {story}"), ("conflict", "C {story}")],
+        );
         let texts = sample_texts(Some(&rec), &items, 3).unwrap();
         assert_eq!(texts, ["S story 1", "C story 3", "S story 4"]);
         rec.label_by = valex_manifest::LabelBy::Value;
@@ -910,7 +873,7 @@ mod tests {
         assert_eq!(texts, ["plain story 1", "plain story 3"]);
         // A condition template that does not render is found even when it is not the first.
         rec.label_by = valex_manifest::LabelBy::ValueCondition;
-        rec.conditions[1].template = template("C {nope}");
+        rec.conditions[1].template.zh = "C {nope}".into();
         let e = sample_texts(Some(&rec), &items, 2).unwrap_err().to_string();
         assert!(e.contains("record.conditions[1].template.zh"), "{e}");
     }

@@ -319,6 +319,44 @@ fn rows_of(
     Ok(rows)
 }
 
+/// A `[record]` section for unit tests: tap `mlp.gate_act`, story positions, batches of 2,
+/// `template` for both languages and one `[[record.conditions]]` entry per `(name, template)`.
+#[cfg(test)]
+pub(crate) fn test_record_spec(
+    label_by: LabelBy,
+    languages: &[Language],
+    max_items_per_label: usize,
+    template: &str,
+    conditions: &[(&str, &str)],
+) -> RecordSpec {
+    let both = |t: &str| valex_manifest::TemplateConfig {
+        zh: t.into(),
+        en: t.into(),
+    };
+    RecordSpec {
+        tap: "mlp.gate_act".into(),
+        positions: Positions::Story,
+        label_by,
+        languages: languages.to_vec(),
+        batch_size: 2,
+        max_items_per_label,
+        template: both(template),
+        conditions: conditions
+            .iter()
+            .map(|(name, t)| valex_manifest::RecordConditionConfig {
+                name: (*name).into(),
+                template: both(t),
+            })
+            .collect(),
+        bootstrap: 0,
+        keep_item_means: false,
+        self_check: false,
+        self_check_tolerance: None,
+        checkpoint_every: None,
+        max_new_tokens: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,25 +385,13 @@ mod tests {
             item("4", "b", Language::Zh, ItemKind::Evaluation),
             item("5", "b", Language::Zh, ItemKind::Activation),
         ];
-        let mut rec = RecordSpec {
-            tap: "mlp.gate_act".into(),
-            positions: Positions::Story,
-            label_by: LabelBy::Value,
-            languages: vec![Language::Zh, Language::En],
-            batch_size: 2,
-            max_items_per_label: 2,
-            template: valex_manifest::TemplateConfig {
-                zh: "{story}".into(),
-                en: "{story}".into(),
-            },
-            bootstrap: 0,
-            keep_item_means: false,
-            self_check: false,
-            self_check_tolerance: None,
-            checkpoint_every: None,
-            conditions: Vec::new(),
-            max_new_tokens: None,
-        };
+        let mut rec = test_record_spec(
+            LabelBy::Value,
+            &[Language::Zh, Language::En],
+            2,
+            "{story}",
+            &[],
+        );
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(labels, vec!["b", "a"]);
         let ids: Vec<_> = chosen
@@ -388,35 +414,13 @@ mod tests {
             item("3", "b", Language::Zh, ItemKind::Activation),
             item("4", "b", Language::Zh, ItemKind::Evaluation),
         ];
-        let template = |t: &str| valex_manifest::TemplateConfig {
-            zh: t.into(),
-            en: t.into(),
-        };
-        let rec = RecordSpec {
-            tap: "mlp.gate_act".into(),
-            positions: Positions::Story,
-            label_by: LabelBy::ValueCondition,
-            languages: vec![Language::Zh],
-            batch_size: 2,
-            max_items_per_label: 0,
-            template: template("unused {story}"),
-            conditions: vec![
-                valex_manifest::RecordConditionConfig {
-                    name: "support".into(),
-                    template: template("S {story}"),
-                },
-                valex_manifest::RecordConditionConfig {
-                    name: "conflict".into(),
-                    template: template("C {story}"),
-                },
-            ],
-            bootstrap: 0,
-            keep_item_means: false,
-            self_check: false,
-            self_check_tolerance: None,
-            checkpoint_every: None,
-            max_new_tokens: None,
-        };
+        let rec = test_record_spec(
+            LabelBy::ValueCondition,
+            &[Language::Zh],
+            0,
+            "unused {story}",
+            &[("support", "S {story}"), ("conflict", "C {story}")],
+        );
         let (labels, chosen) = record_items(&rec, &items);
         assert_eq!(
             labels,
