@@ -217,7 +217,9 @@ pub trait ModelBackend: Send {
     /// Runs one batch forward and adds, for every layer and every row with at least one
     /// marked position, the row's count of `act > 0`, sum and sum of squares of `tap` over its
     /// marked positions into `stats` with [`ActivationStats::add_item_layer`] (which derives
-    /// the item-level statistics). Rows with no marked position add nothing.
+    /// the item-level statistics), or with [`ActivationStats::add_items_layers`] for all of a
+    /// batch's layers at once (the same sums to the bit, spread over threads for large
+    /// models). Rows with no marked position add nothing.
     ///
     /// The backend updates only the per-neuron arrays; token and item counts are the caller's
     /// business ([`ActivationStats::count_item`]). `edit` (if any) is applied during the
