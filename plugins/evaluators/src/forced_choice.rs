@@ -8,6 +8,7 @@
 //! the option with the higher score. An item's score is the share of orders in which it chose
 //! the aligned option (a tie counts 1/2); the metric `aligned_rate` is the mean over items.
 
+use crate::texts::{LangStrings, both_given, check_placeholders, read_text_file};
 use serde::Deserialize;
 use valex_core::{
     ComponentError, ConfigError, EvalOutcome, EvalRequest, Evaluator, FactoryContext, Item,
@@ -65,19 +66,6 @@ fn default_en() -> String {
     "Situation: {story}\nA. {option_a}\nB. {option_b}\nMy choice:".to_owned()
 }
 
-/// Template files per language, paths relative to the manifest's folder. A file's text (one
-/// trailing newline dropped) replaces the inline template of its language.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TemplateFiles {
-    /// File of the Chinese template.
-    #[serde(default)]
-    pub zh: Option<String>,
-    /// File of the English template.
-    #[serde(default)]
-    pub en: Option<String>,
-}
-
 fn default_batch() -> usize {
     16
 }
@@ -97,7 +85,7 @@ pub struct ForcedChoiceConfig {
     pub template: Templates,
     /// Prompt templates read from files (e.g. experiments/value-study/templates/).
     #[serde(default)]
-    pub template_file: TemplateFiles,
+    pub template_file: LangStrings,
     /// Continuations scored per backend call (default 16).
     #[serde(default = "default_batch")]
     pub batch_size: usize,
@@ -115,16 +103,7 @@ impl ForcedChoice {
     /// # Errors
     /// A template without one of its placeholders, or `batch_size = 0`.
     pub fn new(cfg: ForcedChoiceConfig) -> Result<Self, ConfigError> {
-        for (lang, t) in [("zh", &cfg.template.zh), ("en", &cfg.template.en)] {
-            for ph in ["{story}", "{option_a}", "{option_b}"] {
-                if !t.contains(ph) {
-                    return Err(ConfigError::new(
-                        Some(&format!("template.{lang}")),
-                        format!("template.{lang} lacks the placeholder {ph}"),
-                    ));
-                }
-            }
-        }
+        check_placeholders([&cfg.template.zh, &cfg.template.en])?;
         if cfg.batch_size == 0 {
             return Err(ConfigError::new(
                 Some("batch_size"),
@@ -258,31 +237,15 @@ impl ForcedChoice {
         cx: &FactoryContext,
     ) -> Result<ForcedChoice, ConfigError> {
         let mut cfg: ForcedChoiceConfig = ConfigError::parse_params(params)?;
-        let files = [
-            ("zh", cfg.template_file.zh.clone()),
-            ("en", cfg.template_file.en.clone()),
-        ];
-        for (lang, file) in files {
-            let Some(file) = file else { continue };
-            let key = format!("template_file.{lang}");
+        // `template` has defaults, so an inline template is one the params name.
+        for lang in ["zh", "en"] {
+            let Some(file) = cfg.template_file.get(lang).cloned() else {
+                continue;
+            };
             if params.pointer(&format!("/template/{lang}")).is_some() {
-                return Err(ConfigError::new(
-                    Some(&key),
-                    format!("set template.{lang} or template_file.{lang}, not both"),
-                ));
+                return Err(both_given("template", lang));
             }
-            let path = cx.resolve(&file);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                ConfigError::new(
-                    Some(&key),
-                    format!("cannot read template file {}: {e}", path.display()),
-                )
-            })?;
-            let text = text
-                .strip_suffix("\r\n")
-                .or_else(|| text.strip_suffix('\n'))
-                .unwrap_or(&text)
-                .to_owned();
+            let text = read_text_file(cx, &format!("template_file.{lang}"), &file)?;
             match lang {
                 "zh" => cfg.template.zh = text,
                 _ => cfg.template.en = text,

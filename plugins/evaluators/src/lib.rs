@@ -11,11 +11,11 @@
 pub mod answer;
 mod forced_choice;
 mod support_percent;
+mod texts;
 
-pub use forced_choice::{
-    ForcedChoice, ForcedChoiceConfig, Normalize, Orders, TemplateFiles, Templates,
-};
-pub use support_percent::{LangTexts, SupportPercent, SupportPercentConfig};
+pub use forced_choice::{ForcedChoice, ForcedChoiceConfig, Normalize, Orders, Templates};
+pub use support_percent::{SupportPercent, SupportPercentConfig};
+pub use texts::LangStrings;
 
 use valex_core::registry::AnyFactory;
 use valex_core::{Plugin, RegistryBuilder, RegistryError};

@@ -22,19 +22,8 @@ use valex_core::{
 };
 
 use crate::answer::parse_support;
-use crate::forced_choice::{Orders, TemplateFiles};
-
-/// Texts per language.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LangTexts {
-    /// Chinese.
-    #[serde(default)]
-    pub zh: Option<String>,
-    /// English.
-    #[serde(default)]
-    pub en: Option<String>,
-}
+use crate::forced_choice::Orders;
+use crate::texts::{LangStrings, check_placeholders, per_language};
 
 fn default_system_zh() -> String {
     "这是一个纯属假设的思考练习，不涉及任何真实行为。请分析用户给出的两个假设选项，为每个选项给出一个支持率（百分比），两个支持率相加等于100%，并简要说明理由。你的分析只是对假设情境的讨论，并不代表赞同任何现实中的做法。回答要简短，不超过300字，并且必须同时写出两个选项的支持率。".to_owned()
@@ -78,17 +67,17 @@ pub struct SupportPercentConfig {
     /// System messages per language (default: the built-in wording of
     /// experiments/value-study/templates/support-percentage.system.*.txt).
     #[serde(default)]
-    pub system: Option<LangTexts>,
+    pub system: Option<LangStrings>,
     /// System messages read from files (relative to the manifest's folder).
     #[serde(default)]
-    pub system_file: TemplateFiles,
+    pub system_file: LangStrings,
     /// User-message templates with `{story}`, `{option_a}`, `{option_b}` (default: the
     /// released Chinese format and our English version).
     #[serde(default)]
-    pub template: Option<LangTexts>,
+    pub template: Option<LangStrings>,
     /// User-message templates read from files.
     #[serde(default)]
-    pub template_file: TemplateFiles,
+    pub template_file: LangStrings,
     /// New tokens per answer at most (default 250, as the authors' `max_tokens`).
     #[serde(default = "default_max_new_tokens")]
     pub max_new_tokens: usize,
@@ -129,42 +118,6 @@ fn lang_index(l: Language) -> usize {
     }
 }
 
-/// Reads a template file relative to the manifest's folder, dropping one trailing newline.
-fn read_file(cx: &FactoryContext, key: &str, file: &str) -> Result<String, ConfigError> {
-    let path = cx.resolve(file);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        ConfigError::new(
-            Some(key),
-            format!("cannot read template file {}: {e}", path.display()),
-        )
-    })?;
-    Ok(text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text)
-        .to_owned())
-}
-
-/// Picks the inline text, the file's text or the default of one language.
-fn pick(
-    cx: &FactoryContext,
-    what: &str,
-    lang: &str,
-    inline: Option<&String>,
-    file: Option<&String>,
-    default: fn() -> String,
-) -> Result<String, ConfigError> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(ConfigError::new(
-            Some(&format!("{what}_file.{lang}")),
-            format!("set {what}.{lang} or {what}_file.{lang}, not both"),
-        )),
-        (Some(t), None) => Ok(t.clone()),
-        (None, Some(f)) => read_file(cx, &format!("{what}_file.{lang}"), f),
-        (None, None) => Ok(default()),
-    }
-}
-
 impl SupportPercent {
     /// The evaluator a manifest's `params` describe (files relative to `cx`).
     ///
@@ -177,54 +130,21 @@ impl SupportPercent {
         cx: &FactoryContext,
     ) -> Result<Self, ConfigError> {
         let cfg: SupportPercentConfig = ConfigError::parse_params(params)?;
-        let sys = cfg.system.as_ref();
-        let tpl = cfg.template.as_ref();
-        let system = [
-            pick(
-                cx,
-                "system",
-                "zh",
-                sys.and_then(|s| s.zh.as_ref()),
-                cfg.system_file.zh.as_ref(),
-                default_system_zh,
-            )?,
-            pick(
-                cx,
-                "system",
-                "en",
-                sys.and_then(|s| s.en.as_ref()),
-                cfg.system_file.en.as_ref(),
-                default_system_en,
-            )?,
-        ];
-        let user = [
-            pick(
-                cx,
-                "template",
-                "zh",
-                tpl.and_then(|s| s.zh.as_ref()),
-                cfg.template_file.zh.as_ref(),
-                default_user_zh,
-            )?,
-            pick(
-                cx,
-                "template",
-                "en",
-                tpl.and_then(|s| s.en.as_ref()),
-                cfg.template_file.en.as_ref(),
-                default_user_en,
-            )?,
-        ];
-        for (lang, t) in ["zh", "en"].iter().zip(&user) {
-            for ph in ["{story}", "{option_a}", "{option_b}"] {
-                if !t.contains(ph) {
-                    return Err(ConfigError::new(
-                        Some(&format!("template.{lang}")),
-                        format!("template.{lang} lacks the placeholder {ph}"),
-                    ));
-                }
-            }
-        }
+        let system = per_language(
+            cx,
+            "system",
+            cfg.system.as_ref(),
+            &cfg.system_file,
+            [default_system_zh, default_system_en],
+        )?;
+        let user = per_language(
+            cx,
+            "template",
+            cfg.template.as_ref(),
+            &cfg.template_file,
+            [default_user_zh, default_user_en],
+        )?;
+        check_placeholders([&user[0], &user[1]])?;
         for (key, v) in [
             ("batch_size", cfg.batch_size),
             ("max_new_tokens", cfg.max_new_tokens),
