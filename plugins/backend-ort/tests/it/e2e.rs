@@ -12,32 +12,61 @@ fn json(path: &std::path::Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("a run file")).expect("JSON")
 }
 
-#[test]
-fn demo_study_gives_the_same_neurons_and_results_through_candle_and_ort() {
-    if !ort_ready("demo_study_gives_the_same_neurons_and_results_through_candle_and_ort") {
-        return;
+/// Whether `test` can run here: ONNX Runtime found and a `valex` built with the `ort`
+/// feature (a line says why not).
+fn valex_with_ort(test: &str) -> bool {
+    if !ort_ready(test) {
+        return false;
     }
     let plugins = Case::new().args(["plugins"]).assert_exit(0);
     if !plugins.stdout.contains("backend/ort") {
         eprintln!(
-            "skipping demo_study_gives_the_same_neurons_and_results_through_candle_and_ort: this valex was built without the ort feature (cargo build -p valex-cli --features ort)"
+            "skipping {test}: this valex was built without the ort feature (cargo build -p valex-cli --features ort)"
         );
+        return false;
+    }
+    true
+}
+
+/// `valex run MANIFEST --out OUT` with `backend` on `model` (the demo's folder) and the
+/// extra `--set` values.
+fn run_case(
+    manifest: &str,
+    out: &str,
+    backend: &str,
+    model: &std::path::Path,
+    sets: &[&str],
+) -> Case {
+    let mut args = vec![
+        "run".to_owned(),
+        repo_root().join(manifest).display().to_string(),
+        "--out".to_owned(),
+        out.to_owned(),
+        "--set".to_owned(),
+        format!("model.backend={backend}"),
+        "--set".to_owned(),
+        format!("model.params.path={}", model.display()),
+    ];
+    for s in sets {
+        args.extend(["--set".to_owned(), (*s).to_owned()]);
+    }
+    Case::new().args(args)
+}
+
+#[test]
+fn demo_study_gives_the_same_neurons_and_results_through_candle_and_ort() {
+    if !valex_with_ort("demo_study_gives_the_same_neurons_and_results_through_candle_and_ort") {
         return;
     }
     let d = demo_dir();
-    let manifest = repo_root().join("experiments/value-study/demo.toml");
-    let model = format!("model.params.path={}", d.path().display());
     let run = |backend: &str, out: &str| {
-        let case = Case::new().args([
-            "run",
-            &manifest.display().to_string(),
-            "--out",
+        let case = run_case(
+            "experiments/value-study/demo.toml",
             out,
-            "--set",
-            &format!("model.backend={backend}"),
-            "--set",
-            &model,
-        ]);
+            backend,
+            d.path(),
+            &[],
+        );
         case.assert_exit(0);
         let dir = case.path().join(out);
         let (stats, _) = valex_stats_io::read_stats(&dir.join("statistics.safetensors"))
@@ -129,28 +158,17 @@ fn assert_close_json(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
 
 #[test]
 fn a_generating_evaluator_on_ort_fails_before_recording_with_one_line() {
-    if !ort_ready("a_generating_evaluator_on_ort_fails_before_recording_with_one_line") {
-        return;
-    }
-    let plugins = Case::new().args(["plugins"]).assert_exit(0);
-    if !plugins.stdout.contains("backend/ort") {
-        eprintln!(
-            "skipping a_generating_evaluator_on_ort_fails_before_recording_with_one_line: this valex was built without the ort feature (cargo build -p valex-cli --features ort)"
-        );
+    if !valex_with_ort("a_generating_evaluator_on_ort_fails_before_recording_with_one_line") {
         return;
     }
     let d = demo_dir();
-    let manifest = repo_root().join("experiments/value-study/demo-support.toml");
-    let case = Case::new().args([
+    let case = run_case(
+        "experiments/value-study/demo-support.toml",
         "run",
-        &manifest.display().to_string(),
-        "--out",
-        "run",
-        "--set",
-        "model.backend=backend/ort",
-        "--set",
-        &format!("model.params.path={}", d.path().display()),
-    ]);
+        "backend/ort",
+        d.path(),
+        &[],
+    );
     // A configuration mismatch: exit 2, like a manifest error.
     let out = case.assert_exit(2);
     assert!(
@@ -167,30 +185,17 @@ fn a_generating_evaluator_on_ort_fails_before_recording_with_one_line() {
 
 #[test]
 fn position_restricted_edits_on_ort_fail_before_recording_with_one_line() {
-    if !ort_ready("position_restricted_edits_on_ort_fail_before_recording_with_one_line") {
-        return;
-    }
-    let plugins = Case::new().args(["plugins"]).assert_exit(0);
-    if !plugins.stdout.contains("backend/ort") {
-        eprintln!(
-            "skipping position_restricted_edits_on_ort_fail_before_recording_with_one_line: this valex was built without the ort feature"
-        );
+    if !valex_with_ort("position_restricted_edits_on_ort_fail_before_recording_with_one_line") {
         return;
     }
     let d = demo_dir();
-    let manifest = repo_root().join("experiments/value-study/demo.toml");
-    let case = Case::new().args([
+    let case = run_case(
+        "experiments/value-study/demo.toml",
         "run",
-        &manifest.display().to_string(),
-        "--out",
-        "run",
-        "--set",
-        "model.backend=backend/ort",
-        "--set",
-        &format!("model.params.path={}", d.path().display()),
-        "--set",
-        "intervention.positions=\"prompt\"",
-    ]);
+        "backend/ort",
+        d.path(),
+        &["intervention.positions=\"prompt\""],
+    );
     let out = case.assert_exit(2);
     assert!(
         out.stderr.contains(
