@@ -2,40 +2,59 @@
 //! The full 12-value x 2-setting reproduction is a library test in valex-stats-io; this checks
 //! the command line end to end on one value and both settings.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
 use valex_test_support::{Case, shared_dir};
 
-#[test]
-fn score_reproduces_published_masks_from_released_counts() {
+/// The released counts folder and its published masks, or `None` (with a line) without
+/// ../shared.
+#[expect(clippy::print_stderr, reason = "a skipped test says why on stderr")]
+fn released() -> Option<(PathBuf, Value)> {
     let Some(shared) = shared_dir() else {
         eprintln!("skipping: ../shared is absent, so the released counts cannot be read");
-        return;
+        return None;
     };
     let counts = shared.join("reference/c-voice-qwen2.5-7b");
-    let published: Value =
+    let published =
         serde_json::from_slice(&std::fs::read(counts.join("published_masks.json")).unwrap())
             .unwrap();
+    Some((counts, published))
+}
+
+/// `valex score --counts COUNTS ARGS` with LAPE in one of the authors' settings (both rates
+/// `rate`, item-normalised), returning the neuron sets it wrote.
+fn score_lape_setting(counts: &Path, rate: &str, args: &[&str]) -> Value {
+    let mut all = vec![
+        "score".to_owned(),
+        "--counts".to_owned(),
+        counts.display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    for set in [
+        format!("scorer.filter_rate={rate}"),
+        format!("scorer.activation_bar_ratio={rate}"),
+        "scorer.normalize_by=items".to_owned(),
+    ] {
+        all.extend(["--set".to_owned(), set]);
+    }
+    all.extend(["--out".to_owned(), "sets.json".to_owned()]);
+    let case = Case::new().args(all);
+    case.assert_exit(0);
+    serde_json::from_slice(&std::fs::read(case.path().join("sets.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn score_reproduces_published_masks_from_released_counts() {
+    let Some((counts, published)) = released() else {
+        return;
+    };
     for (setting, rate) in [("semantic", "0.5"), ("decision", "0.95")] {
-        let case = Case::new().args([
-            "score",
-            "--counts",
-            counts.to_str().unwrap(),
-            "--labels",
-            "富强/support,富强/conflict",
-            "--scorer",
-            "lape",
-            "--set",
-            &format!("scorer.filter_rate={rate}"),
-            "--set",
-            &format!("scorer.activation_bar_ratio={rate}"),
-            "--set",
-            "scorer.normalize_by=items",
-            "--out",
-            "sets.json",
-        ]);
-        case.assert_exit(0);
-        let got: Value =
-            serde_json::from_slice(&std::fs::read(case.path().join("sets.json")).unwrap()).unwrap();
+        let got = score_lape_setting(
+            &counts,
+            rate,
+            &["--labels", "富强/support,富强/conflict", "--scorer", "lape"],
+        );
         for cond in ["support", "conflict"] {
             assert_eq!(
                 got["neurons"][format!("富强/{cond}")],
@@ -75,33 +94,11 @@ fn score_with_unknown_label_exits_4_listing_labels() {
 /// support/conflict variant, as `[score] group_by = "value"` runs it).
 #[test]
 fn score_group_by_value_reproduces_every_published_mask_in_one_call() {
-    let Some(shared) = shared_dir() else {
-        eprintln!("skipping: ../shared is absent, so the released counts cannot be read");
+    let Some((counts, published)) = released() else {
         return;
     };
-    let counts = shared.join("reference/c-voice-qwen2.5-7b");
-    let published: Value =
-        serde_json::from_slice(&std::fs::read(counts.join("published_masks.json")).unwrap())
-            .unwrap();
     for (setting, rate) in [("semantic", "0.5"), ("decision", "0.95")] {
-        let case = Case::new().args([
-            "score",
-            "--counts",
-            counts.to_str().unwrap(),
-            "--group-by",
-            "value",
-            "--set",
-            &format!("scorer.filter_rate={rate}"),
-            "--set",
-            &format!("scorer.activation_bar_ratio={rate}"),
-            "--set",
-            "scorer.normalize_by=items",
-            "--out",
-            "sets.json",
-        ]);
-        case.assert_exit(0);
-        let got: Value =
-            serde_json::from_slice(&std::fs::read(case.path().join("sets.json")).unwrap()).unwrap();
+        let got = score_lape_setting(&counts, rate, &["--group-by", "value"]);
         let values: Vec<&String> = published.as_object().unwrap().keys().collect();
         assert_eq!(values.len(), 12);
         for value in values {
