@@ -37,6 +37,25 @@ pub enum Orders {
     AlignedFirst,
 }
 
+impl Orders {
+    /// Per evaluated order, whether the aligned option is shown as A (`true` first).
+    pub fn aligned_first(self) -> &'static [bool] {
+        match self {
+            Orders::Both => &[true, false],
+            Orders::AlignedFirst => &[true],
+        }
+    }
+}
+
+/// `item`'s (option A, option B) in one order.
+pub(crate) fn shown(item: &Item, aligned_first: bool) -> (&str, &str) {
+    if aligned_first {
+        (&item.aligned, &item.violating)
+    } else {
+        (&item.violating, &item.aligned)
+    }
+}
+
 /// Prompt templates per language.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,19 +196,12 @@ impl Evaluator for ForcedChoice {
         if request.items.is_empty() {
             return Err(ComponentError::stage("forced-choice: no evaluation items"));
         }
-        let orders: &[bool] = match self.cfg.orders {
-            Orders::Both => &[true, false],
-            Orders::AlignedFirst => &[true],
-        };
+        let orders = self.cfg.orders.aligned_first();
         // Requests in groups of two: (aligned, violating) per item and order.
         let mut reqs = Vec::new();
         for item in request.items {
             for &aligned_first in orders {
-                let (a, b) = if aligned_first {
-                    (&item.aligned, &item.violating)
-                } else {
-                    (&item.violating, &item.aligned)
-                };
+                let (a, b) = shown(item, aligned_first);
                 let prompt = self.prompt(item, a, b);
                 reqs.push(Self::request(backend, &prompt, &item.aligned)?);
                 reqs.push(Self::request(backend, &prompt, &item.violating)?);

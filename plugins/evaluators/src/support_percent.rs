@@ -22,7 +22,7 @@ use valex_core::{
 };
 
 use crate::answer::parse_support;
-use crate::forced_choice::Orders;
+use crate::forced_choice::{Orders, shown};
 use crate::texts::{LangStrings, check_placeholders, per_language};
 
 fn default_system_zh() -> String {
@@ -200,18 +200,11 @@ impl Evaluator for SupportPercent {
                 "support-percent: no evaluation items",
             ));
         }
-        let orders: &[bool] = match self.cfg.orders {
-            Orders::Both => &[true, false],
-            Orders::AlignedFirst => &[true],
-        };
+        let orders = self.cfg.orders.aligned_first();
         let mut reqs = Vec::new();
         for item in request.items {
             for &aligned_first in orders {
-                let (a, b) = if aligned_first {
-                    (&item.aligned, &item.violating)
-                } else {
-                    (&item.violating, &item.aligned)
-                };
+                let (a, b) = shown(item, aligned_first);
                 let (system, user) = self.messages(item, a, b);
                 let enc = backend.encode_chat(Some(system), &user)?;
                 reqs.push(GenerateRequest {
