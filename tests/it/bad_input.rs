@@ -52,11 +52,7 @@ fn missing_dataset_file_exits_4_and_leaves_nothing() {
         .args(["run", "m.toml", "--out", "out"]);
     let out = case.assert_exit(4);
     assert!(out.stderr.contains("d.jsonl"), "{}", out.stderr);
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
+    let errors: Vec<&str> = out.error_lines();
     assert_eq!(
         errors,
         vec![
@@ -177,11 +173,7 @@ fn r10_a_model_that_does_not_fit_is_refused_before_loading_with_the_estimate() {
 /// Asserts the exit code, exactly one `error:` line, and no run directory; returns the line.
 fn one_error_line(case: &Case, out: &valex_test_support::Output, code: i32) -> String {
     assert_eq!(out.code, code, "{}", out.stderr);
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
+    let errors: Vec<&str> = out.error_lines();
     assert_eq!(errors.len(), 1, "{}", out.stderr);
     assert_no_run_dir(case);
     errors[0].to_owned()

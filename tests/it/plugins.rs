@@ -189,11 +189,7 @@ fn a_panicking_plugin_fails_the_stage_with_exit_3_and_leaves_nothing() {
         )
         .args(["run", "m.toml", "--out", "out", "--plugin", &lib]);
     let out = case.assert_exit(3);
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
+    let errors: Vec<&str> = out.error_lines();
     assert_eq!(errors.len(), 1, "{}", out.stderr);
     assert!(
         errors[0].starts_with(&format!("error: score: plugin {lib}: scorer/panic-probe: panicked: panic-probe: panicking in score as asked (at ")),
@@ -239,11 +235,7 @@ fn r10_a_hanging_plugin_times_out_with_exit_3_and_leaves_a_failed_run() {
     let started = std::time::Instant::now();
     let out = case.assert_exit(3);
     assert!(started.elapsed().as_secs() < 120, "{:?}", started.elapsed());
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
+    let errors: Vec<&str> = out.error_lines();
     assert_eq!(
         errors,
         [format!(

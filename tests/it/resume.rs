@@ -290,11 +290,7 @@ fn interrupted_run_stops_cleanly_and_a_changed_input_blocks_the_resume() {
     changed.extend_from_slice(b"\n");
     std::fs::write(&data, &changed).unwrap();
     let (case, out) = valex(case, &["run", "--resume", "int"], 2);
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
+    let errors: Vec<&str> = out.error_lines();
     assert_eq!(errors.len(), 1, "{}", out.stderr);
     assert!(
         errors[0].starts_with("error: cannot resume int: input dataset ")

@@ -53,6 +53,16 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl Output {
+    /// The lines of stderr that start with `error: ` (what a user sees as the failure).
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect()
+    }
+}
+
 /// One end-to-end case in its own temporary folder.
 pub struct Case {
     dir: tempfile::TempDir,
