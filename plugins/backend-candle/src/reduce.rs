@@ -33,6 +33,9 @@ pub struct RowReducer<'a> {
     rows: &'a RowPositions,
     batch: usize,
     seq: usize,
+    /// `[batch * seq]`: 1 at every counted position (made once, uploaded once per device
+    /// batch).
+    mask: Vec<u8>,
     pending: Pending,
 }
 
@@ -42,8 +45,9 @@ enum Pending {
     Empty,
     /// CPU results, already final.
     Host(Vec<LayerRows>),
-    /// `[batch, 3 · n]` f32 per layer on a device without the fused kernel.
-    Device(Vec<Tensor>),
+    /// The `[batch, seq, 1]` f32 mask and `[batch, 3 · n]` f32 per layer, on a device
+    /// without the fused kernel.
+    Device(Tensor, Vec<Tensor>),
     /// The fused kernel's outputs, on the device.
     #[cfg(feature = "cuda")]
     Cuda(cuda::Pending),
@@ -55,8 +59,8 @@ impl<'a> RowReducer<'a> {
     /// # Errors
     /// A counted position outside the batch.
     pub fn new(rows: &'a RowPositions, batch: usize, seq: usize) -> candle_core::Result<Self> {
-        counted_mask(rows, batch * seq)?;
         Ok(RowReducer {
+            mask: counted_mask(rows, batch * seq)?,
             rows,
             batch,
             seq,
@@ -93,8 +97,8 @@ impl<'a> RowReducer<'a> {
                 };
                 done.push(out);
             }
-            Pending::Device(queued) => {
-                queued.push(device_row_stats(act, self.rows, self.batch, self.seq, n)?);
+            Pending::Device(mask, queued) => {
+                queued.push(device_row_stats(act, mask, self.batch, self.seq, n)?);
             }
             #[cfg(feature = "cuda")]
             Pending::Cuda(p) => p.push(act)?,
@@ -112,7 +116,7 @@ impl<'a> RowReducer<'a> {
         match self.pending {
             Pending::Empty => Ok(Vec::new()),
             Pending::Host(done) => Ok(done),
-            Pending::Device(queued) => queued
+            Pending::Device(_, queued) => queued
                 .iter()
                 .map(|t| {
                     let n = t.dim(1)? / 3;
@@ -134,12 +138,12 @@ impl<'a> RowReducer<'a> {
             Device::Cpu => Pending::Host(Vec::new()),
             #[cfg(feature = "cuda")]
             Device::Cuda(_) => Pending::Cuda(cuda::Pending::new(
-                device,
-                &counted_mask(self.rows, self.batch * self.seq)?,
-                self.batch,
-                self.seq,
+                device, &self.mask, self.batch, self.seq,
             )?),
-            _ => Pending::Device(Vec::new()),
+            _ => Pending::Device(
+                device_mask(&self.mask, self.batch, self.seq, device)?,
+                Vec::new(),
+            ),
         })
     }
 }
@@ -206,23 +210,29 @@ fn cpu_row_stats(
 /// `[batch, 3 · n]` f32 on the device.
 fn device_row_stats(
     a: &Tensor,
-    rows: &RowPositions,
+    mask: &Tensor,
     batch: usize,
     seq: usize,
     n: usize,
 ) -> candle_core::Result<Tensor> {
     let a = a.to_dtype(DType::F32)?;
-    let m: Vec<f32> = counted_mask(rows, batch * seq)?
-        .into_iter()
-        .map(f32::from)
-        .collect();
-    let m = Tensor::from_vec(m, (batch, seq, 1), a.device())?;
-    let am = a.reshape((batch, seq, n))?.broadcast_mul(&m)?;
+    let am = a.reshape((batch, seq, n))?.broadcast_mul(mask)?;
     // The mask is 0 or 1, so `a * m > 0` exactly where a counted value is `> 0`.
     let active = am.gt(0.0_f32)?.to_dtype(DType::F32)?.sum(1)?;
     let sum = am.sum(1)?;
     let sum_sq = am.sqr()?.sum(1)?;
     Tensor::cat(&[active, sum, sum_sq], 1)
+}
+
+/// The counted-position mask as a `[batch, seq, 1]` f32 tensor on `device`.
+fn device_mask(
+    mask: &[u8],
+    batch: usize,
+    seq: usize,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let m: Vec<f32> = mask.iter().map(|&b| f32::from(b)).collect();
+    Tensor::from_vec(m, (batch, seq, 1), device)
 }
 
 /// `[batch * seq]`: 1 at every counted position of `rows`, else 0.
@@ -269,7 +279,8 @@ mod tests {
         let a = act();
         let rows = vec![vec![0, 2], vec![3, 4, 5]];
         let cpu = row_stats(&a, &rows, 2, 3).unwrap();
-        let dev = device_row_stats(&a, &rows, 2, 3, 4).unwrap();
+        let mask = device_mask(&counted_mask(&rows, 6).unwrap(), 2, 3, &Device::Cpu).unwrap();
+        let dev = device_row_stats(&a, &mask, 2, 3, 4).unwrap();
         let dev = by_row(&dev.flatten_all().unwrap().to_vec1().unwrap(), &rows, 3, 4);
         assert_eq!(cpu, dev);
         let v: Vec<Vec<f32>> = a.to_vec2().unwrap();
