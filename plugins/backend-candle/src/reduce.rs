@@ -150,11 +150,12 @@ impl<'a> RowReducer<'a> {
 
 /// `[rows][3 · n]`: count of `> 0`, sum, sum of squares of each neuron over the row's
 /// counted positions, for `act` of shape `[batch * seq, n]` (any float dtype; reduced in f32):
-/// a [`RowReducer`] with one layer.
+/// a [`RowReducer`] with one layer (for the tests).
 ///
 /// # Errors
 /// Device errors or a shape mismatch.
-pub fn row_stats(
+#[cfg(test)]
+fn row_stats(
     act: &Tensor,
     rows: &RowPositions,
     batch: usize,
