@@ -6,6 +6,7 @@
 
 mod analysis;
 mod bad_input;
+mod bench;
 mod check;
 mod data;
 mod demo;
